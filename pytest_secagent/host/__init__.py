@@ -1,0 +1,1 @@
+"""Host targets: local, ssh and containers, and the container engine on them."""

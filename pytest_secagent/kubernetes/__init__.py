@@ -1,0 +1,1 @@
+"""Kubernetes: live clusters and rendered manifests."""

@@ -1,0 +1,1 @@
+"""Network endpoints: TLS probes and reachability."""
