@@ -10,7 +10,7 @@ NOT_APPLICABLE_PREFIX = "not applicable: "
 NOT_OBSERVABLE_PREFIX = "not observable: "
 
 
-class EvidenceUnavailable(Exception):  # noqa: N818 - reads as a state, like pytest's Skipped
+class EvidenceUnavailable(Exception):
     """The evidence a check needs could not be gathered (timeout, 403, missing tool...).
 
     Raised anywhere in a check or in a fixture it uses, it makes the test an *error* that

@@ -16,7 +16,7 @@ _VALUE_PATTERNS = (
     ),
 )
 # key=value or key: value pairs whose key names a secret.
-_SECRET_KEY = r"(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret)"
+_SECRET_KEY = r"(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret)"  # noqa: S105 - key names to mask
 _PAIR = re.compile(
     rf"(?i)(\b[\w.-]*{_SECRET_KEY}[\w.-]*\b\s*[:=]\s*)(['\"]?)([^\s'\",;}}]+)(\2)"
 )

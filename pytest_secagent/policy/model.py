@@ -152,7 +152,9 @@ class NetworkSection:
     canaries: list[str] = doc(
         "Destinations (HOST:PORT) outside the allow-list that must be blocked (active probes).", []
     )
-    inbound_ports: list[int] = doc("Ports the inbound probe tries on the agent's addresses.", [22, 80, 443, 8000, 3500, 50001])
+    inbound_ports: list[int] = doc(
+        "Ports the inbound probe tries on the agent's addresses.", [22, 80, 443, 8000, 3500, 50001]
+    )
     inbound_addresses: list[str] = doc("Agent host addresses the inbound probe tries.", [])
     management_ports: list[int] = doc("Ports that may listen on non-loopback addresses (e.g. ssh).", [22])
     production_cidrs: list[str] = doc("Production networks the agent must not sit in.", [])

@@ -33,8 +33,7 @@ def require_tool(executable: str, package: str) -> str:
     __tracebackhide__ = True
     path = shutil.which(executable) or shutil.which(executable, path="/usr/sbin:/sbin")
     require(executable, path is not None, f"install the Debian package {package}")
-    assert path is not None
-    return path
+    return path or ""
 
 
 def require_root() -> None:

@@ -1,0 +1,15 @@
+"""Hook specifications other plugins and conftest files can implement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_secagent.summary import ControlResult
+
+
+@pytest.hookspec
+def pytest_secagent_results(config: pytest.Config, results: list[ControlResult]) -> None:
+    """Receive every control result of the run once, on the controller, at session finish."""

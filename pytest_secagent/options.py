@@ -1,0 +1,326 @@
+"""Command-line options and ini keys, resolved once into a frozen :class:`Settings`.
+
+Precedence, for every setting that more than one place can give:
+command line > ini file (``[pytest]`` / ``[tool.pytest.ini_options]``) > the policy file's
+``run:`` section > built-in defaults. :func:`resolve_settings` is the only place that
+applies it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_secagent.catalog import load_catalog
+from pytest_secagent.model import Severity
+from pytest_secagent.policy import LoadedPolicy, PolicyError, load_policy
+from pytest_secagent.redaction import Redactor
+from pytest_secagent.targets import PolicyTarget, Target, TargetError, parse_target
+
+__all__ = [
+    "DEFAULT_POLICY_FILENAME",
+    "DEFAULT_TIMEOUT",
+    "SETTINGS_KEY",
+    "Settings",
+    "add_options",
+    "resolve_settings",
+]
+
+DEFAULT_POLICY_FILENAME = "secagent.yaml"
+DEFAULT_TIMEOUT = 10.0
+
+USAGE_BAD_TARGET = "{option}: {error}"
+USAGE_BAD_POLICY = (
+    "secagent policy {error}\n"
+    "fix the policy file (the schema is in the README, section 'Policy file'), "
+    "or choose another with --secagent-policy"
+)
+USAGE_MISSING_POLICY = (
+    "{option}: policy file {path} does not exist; give the path of a YAML policy file, "
+    "or leave the option out to use the built-in defaults"
+)
+USAGE_BAD_SEVERITY = "{option}: {error}"
+USAGE_BAD_TIMEOUT = (
+    "{option}: {value!r} is not a timeout; give a positive number of seconds, such as 10"
+)
+USAGE_BAD_SECTION = "{option}: unknown baseline section {value!r}; valid sections: {valid}"
+USAGE_BAD_CONTROL_PATTERN = (
+    "{option}: {value!r} is not a control ID pattern; use IDs or fnmatch patterns such as "
+    "SA-NET-007 or 'SA-RUNTIME-*'"
+)
+USAGE_BAD_REDACT = "secagent_redact: {value!r} is not a valid regular expression: {error}"
+
+SETTINGS_KEY = pytest.StashKey["Settings"]()
+_CONTROL_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!.-]+$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The run's effective configuration, resolved once at start-up."""
+
+    targets: tuple[Target, ...]
+    policy: LoadedPolicy
+    timeout: float = DEFAULT_TIMEOUT
+    controls: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
+    min_severity: Severity | None = None
+    active_probes: bool = False
+    include_suites: bool = True
+    redact_patterns: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Whether this run checks anything: a target, or an explicitly chosen policy."""
+        return bool(self.targets) or self.sources.get("policy") in ("command line", "ini")
+
+    @property
+    def policy_target(self) -> PolicyTarget:
+        """The policy file as a target of the procedural controls."""
+        return PolicyTarget(source=self.policy.source)
+
+    @property
+    def all_targets(self) -> tuple[Target, ...]:
+        """Every target of the run: the configured ones plus the policy, when active."""
+        return (*self.targets, self.policy_target) if self.active else ()
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor for evidence and reports."""
+        return Redactor(self.redact_patterns)
+
+    def selects(self, control_id: str, section: str, severity: Severity) -> bool:
+        """Whether the control selection options keep this control."""
+        if self.controls and not any(fnmatch.fnmatchcase(control_id, p) for p in self.controls):
+            return False
+        if self.sections and section.lower() not in {s.lower() for s in self.sections}:
+            return False
+        return self.min_severity is None or severity.rank >= self.min_severity.rank
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Add the plugin's command-line options and ini keys."""
+    group = parser.getgroup("secagent", "security baselines (pytest-secagent)")
+    group.addoption(
+        "--secagent-target",
+        action="append",
+        dest="secagent_targets",
+        metavar="URI",
+        default=None,
+        help="target to check (repeatable): local://, ssh://[USER@]HOST[:PORT], docker://CONTAINER, "
+        "k8s://[CONTEXT][/NAMESPACE], k8s-incluster://[NAMESPACE], manifests://PATH, "
+        "tls://HOST:PORT, https://HOST[:PORT]",
+    )
+    group.addoption(
+        "--secagent-policy",
+        dest="secagent_policy",
+        metavar="PATH",
+        default=None,
+        help=f"policy file (YAML); default: {DEFAULT_POLICY_FILENAME} in the rootdir when present, "
+        "else the built-in defaults",
+    )
+    group.addoption(
+        "--secagent-controls",
+        action="append",
+        dest="secagent_controls",
+        metavar="PATTERNS",
+        default=None,
+        help="run only these control IDs (comma-separated fnmatch patterns, e.g. 'SA-NET-*')",
+    )
+    group.addoption(
+        "--secagent-section",
+        action="append",
+        dest="secagent_sections",
+        metavar="SECTION",
+        default=None,
+        help="run only controls of this baseline section (repeatable)",
+    )
+    group.addoption(
+        "--secagent-severity",
+        dest="secagent_severity",
+        metavar="LEVEL",
+        default=None,
+        help="run only controls of at least this severity: low, medium, high, critical",
+    )
+    group.addoption(
+        "--secagent-timeout",
+        dest="secagent_timeout",
+        metavar="SECONDS",
+        default=None,
+        help=f"timeout of every network or remote call (default {DEFAULT_TIMEOUT:g})",
+    )
+    group.addoption(
+        "--secagent-active-probes",
+        action="store_true",
+        dest="secagent_active_probes",
+        default=None,
+        help="also run the active network probes (connections from and to the agent's host); "
+        "needs authorisation",
+    )
+    group.addoption(
+        "--secagent-no-suites",
+        action="store_false",
+        dest="secagent_suites",
+        default=None,
+        help="do not collect the built-in suites; run only the test files given",
+    )
+    parser.addini("secagent_targets", "targets to check, one URI per line", type="linelist")
+    parser.addini("secagent_policy", "policy file (YAML), relative to the rootdir", type="string")
+    parser.addini("secagent_controls", "control ID patterns to run, one per line", type="linelist")
+    parser.addini("secagent_sections", "baseline sections to run, one per line", type="linelist")
+    parser.addini("secagent_severity", "minimum severity of the controls to run", type="string")
+    parser.addini("secagent_timeout", "timeout of every network or remote call, seconds", type="string")
+    parser.addini("secagent_active_probes", "run the active network probes", type="bool", default=False)
+    parser.addini("secagent_suites", "collect the built-in suites", type="bool", default=True)
+    parser.addini(
+        "secagent_redact",
+        "regular expressions whose matches are masked in evidence and reports",
+        type="linelist",
+    )
+
+
+def _split_patterns(values: list[str]) -> list[str]:
+    return [p.strip() for value in values for p in value.split(",") if p.strip()]
+
+
+def _policy_path(config: pytest.Config) -> tuple[Path | None, str]:
+    option = config.getoption("secagent_policy")
+    if option:
+        path = Path(option)
+        path = path if path.is_absolute() else Path(config.invocation_params.dir) / path
+        if not path.is_file():
+            raise pytest.UsageError(USAGE_MISSING_POLICY.format(option="--secagent-policy", path=path))
+        return path, "command line"
+    ini = str(config.getini("secagent_policy") or "")
+    if ini:
+        path = Path(ini) if Path(ini).is_absolute() else config.rootpath / ini
+        if not path.is_file():
+            raise pytest.UsageError(USAGE_MISSING_POLICY.format(option="secagent_policy (ini)", path=path))
+        return path, "ini"
+    default = config.rootpath / DEFAULT_POLICY_FILENAME
+    if default.is_file():
+        return default, "rootdir"
+    return None, "built-in"
+
+
+def _targets(specs: list[str], option: str) -> tuple[Target, ...]:
+    targets: dict[str, Target] = {}
+    for spec in specs:
+        try:
+            target = parse_target(spec)
+        except TargetError as exc:
+            raise pytest.UsageError(USAGE_BAD_TARGET.format(option=option, error=exc)) from None
+        targets.setdefault(target.uri, target)
+    return tuple(targets.values())
+
+
+def _timeout(value: str | float, option: str) -> float:
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(USAGE_BAD_TIMEOUT.format(option=option, value=value)) from None
+    if not timeout > 0 or timeout != timeout or timeout == float("inf"):
+        raise pytest.UsageError(USAGE_BAD_TIMEOUT.format(option=option, value=value))
+    return timeout
+
+
+def _severity(value: str, option: str) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise pytest.UsageError(USAGE_BAD_SEVERITY.format(option=option, error=exc)) from None
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Resolve every setting with the documented precedence; raise UsageError on bad input."""
+    sources: dict[str, str] = {}
+    path, sources["policy"] = _policy_path(config)
+    try:
+        loaded = load_policy(path)
+    except PolicyError as exc:
+        raise pytest.UsageError(USAGE_BAD_POLICY.format(error=exc)) from None
+    run = loaded.policy.run
+
+    cli_targets = config.getoption("secagent_targets")
+    ini_targets = config.getini("secagent_targets")
+    if cli_targets:
+        targets, sources["targets"] = _targets(cli_targets, "--secagent-target"), "command line"
+    elif ini_targets:
+        targets, sources["targets"] = _targets(ini_targets, "secagent_targets (ini)"), "ini"
+    else:
+        targets = _targets(run.targets, f"{loaded.source}: run.targets")
+        sources["targets"] = "policy file" if run.targets else "none"
+
+    cli_timeout = config.getoption("secagent_timeout")
+    ini_timeout = config.getini("secagent_timeout")
+    if cli_timeout is not None:
+        timeout = _timeout(cli_timeout, "--secagent-timeout")
+    elif ini_timeout:
+        timeout = _timeout(ini_timeout, "secagent_timeout (ini)")
+    else:
+        timeout = run.timeout_seconds
+
+    cli_controls = config.getoption("secagent_controls")
+    patterns = (
+        _split_patterns(cli_controls) if cli_controls
+        else _split_patterns(config.getini("secagent_controls")) or list(run.controls)
+    )
+    for pattern in patterns:
+        if not _CONTROL_PATTERN.match(pattern):
+            raise pytest.UsageError(
+                USAGE_BAD_CONTROL_PATTERN.format(option="--secagent-controls", value=pattern)
+            )
+
+    cli_sections = config.getoption("secagent_sections")
+    sections = cli_sections or config.getini("secagent_sections")
+    catalog_sections = load_catalog().sections
+    valid = {s.lower() for s in catalog_sections}
+    for section in sections:
+        if section.lower() not in valid:
+            raise pytest.UsageError(
+                USAGE_BAD_SECTION.format(
+                    option="--secagent-section", value=section, valid=", ".join(catalog_sections)
+                )
+            )
+
+    cli_severity = config.getoption("secagent_severity")
+    ini_severity = config.getini("secagent_severity")
+    if cli_severity:
+        min_severity: Severity | None = _severity(cli_severity, "--secagent-severity")
+    elif ini_severity:
+        min_severity = _severity(str(ini_severity), "secagent_severity (ini)")
+    elif run.min_severity:
+        min_severity = _severity(run.min_severity, f"{loaded.source}: run.min_severity")
+    else:
+        min_severity = None
+
+    cli_probes = config.getoption("secagent_active_probes")
+    active_probes = (
+        bool(cli_probes) if cli_probes is not None else bool(config.getini("secagent_active_probes"))
+    )
+    cli_suites = config.getoption("secagent_suites")
+    include_suites = bool(cli_suites) if cli_suites is not None else bool(config.getini("secagent_suites"))
+
+    redact = tuple(config.getini("secagent_redact"))
+    for pattern in redact:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise pytest.UsageError(USAGE_BAD_REDACT.format(value=pattern, error=exc)) from None
+
+    return Settings(
+        targets=targets,
+        policy=loaded,
+        timeout=timeout,
+        controls=tuple(patterns),
+        sections=tuple(sections),
+        min_severity=min_severity,
+        active_probes=active_probes,
+        include_suites=include_suites,
+        redact_patterns=redact,
+        sources=sources,
+    )

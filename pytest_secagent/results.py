@@ -1,0 +1,169 @@
+"""Turn each control test's phases into a verdict with its evidence, fail-closed."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_secagent.evidence import Evidence
+from pytest_secagent.keys import BINDING_KEY, DETAIL_KEY, EVIDENCE_KEY, OUTCOME_KEY
+from pytest_secagent.markers import ControlBinding
+from pytest_secagent.model import Outcome
+from pytest_secagent.outcomes import NOT_APPLICABLE_PREFIX, NOT_OBSERVABLE_PREFIX, EvidenceUnavailable
+from pytest_secagent.targets import Target
+
+__all__ = ["RECORD_ATTRIBUTE", "ResultRecorder", "skip_reason"]
+
+RECORD_ATTRIBUTE = "secagent"
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """The reason text of a skipped report."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return str(longrepr or "")
+
+
+def _skip_outcome(reason: str) -> Outcome:
+    if reason.startswith(NOT_APPLICABLE_PREFIX):
+        return Outcome.NOT_APPLICABLE
+    if reason.startswith(NOT_OBSERVABLE_PREFIX):
+        return Outcome.NOT_OBSERVABLE
+    return Outcome.SKIPPED
+
+
+def _target_of(item: pytest.Item) -> Target | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    target: Target | None = callspec.params.get("secagent_target")
+    return target
+
+
+class ResultRecorder:
+    """Hook implementations that attach control metadata and evidence to every report."""
+
+    def __init__(self, redact: Any) -> None:
+        self._redact = redact
+
+    def _record(self, item: pytest.Item, binding: ControlBinding) -> dict[str, Any]:
+        control = binding.control
+        target = _target_of(item)
+        evidence = item.stash.get(EVIDENCE_KEY, None)
+        outcome = item.stash.get(OUTCOME_KEY, None)
+        return {
+            "control_id": control.id,
+            "title": control.title,
+            "severity": control.severity.value,
+            "section": control.section,
+            "baseline": control.baseline,
+            "remediation": control.remediation,
+            "references": list(control.references),
+            "target": target.id if target is not None else "",
+            "target_uri": target.uri if target is not None else "",
+            "outcome": outcome.value if outcome is not None else "",
+            "detail": self._redact(item.stash.get(DETAIL_KEY, "")),
+            "evidence": [
+                {"name": o.name, "expected": o.expected, "actual": o.actual, "verdict": o.verdict.value}
+                for o in (evidence.observations if evidence is not None else ())
+            ],
+        }
+
+    def _junit_properties(self, record: dict[str, Any]) -> list[tuple[str, object]]:
+        evidence = "\n".join(
+            f"[{e['verdict']}] {e['name']}: "
+            + (e["actual"] if e["verdict"] == "info" else f"expected {e['expected']}; observed {e['actual']}")
+            for e in record["evidence"]
+        )
+        return [
+            ("control_id", record["control_id"]),
+            ("control_title", record["title"]),
+            ("severity", record["severity"]),
+            ("section", record["section"]),
+            ("baseline", record["baseline"]),
+            ("target", record["target"]),
+            ("outcome", record["outcome"]),
+            ("outcome_detail", record["detail"]),
+            ("evidence", evidence),
+            ("remediation", record["remediation"]),
+            ("references", " ".join(record["references"])),
+        ]
+
+    def _settle_call(self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
+                     binding: ControlBinding) -> None:
+        """Apply the fail-closed rules to the call phase."""
+        evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
+        target = _target_of(item)
+        where = f"{binding.control.id} on {target.id if target else '?'}"
+        if report.passed:
+            if evidence is None or not evidence.observations:
+                report.outcome = "failed"
+                report.longrepr = (
+                    f"{where} passed without recording any evidence; a control test records what it "
+                    "observed with the secagent_evidence fixture"
+                )
+            elif evidence.failures:
+                report.outcome = "failed"
+                report.longrepr = (
+                    f"{where} recorded {len(evidence.failures)} unmet expectation(s) but did not "
+                    "fail; call secagent_evidence.conclude() at the end of the check\n"
+                    + evidence.summary()
+                )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Attach the control record to the report; errors for unavailable evidence."""
+        binding = item.stash.get(BINDING_KEY, None)
+        if binding is None:
+            return (yield)
+        if call.when == "teardown":
+            # Properties are read from the teardown report; the record is complete by then.
+            item.user_properties.extend(self._junit_properties(self._record(item, binding)))
+        report = yield
+        if call.excinfo is not None and call.excinfo.errisinstance(EvidenceUnavailable):
+            target = _target_of(item)
+            report.outcome = "failed"
+            report.longrepr = (
+                f"could not verify {binding.control.id} on {target.id if target else '?'}: "
+                f"{self._redact(str(call.excinfo.value))}"
+            )
+            if call.when == "call":
+                # Pytest counts only setup and teardown failures as errors.
+                report.when = "setup"
+            item.stash[OUTCOME_KEY] = Outcome.ERROR
+            item.stash[DETAIL_KEY] = str(report.longrepr)
+        elif call.when == "call":
+            self._settle_call(item, report, call, binding)
+            if report.skipped:
+                reason = skip_reason(report)
+                item.stash[OUTCOME_KEY] = _skip_outcome(reason)
+                item.stash[DETAIL_KEY] = reason
+            else:
+                item.stash[OUTCOME_KEY] = Outcome.PASSED if report.passed else Outcome.FAILED
+                if report.failed:
+                    item.stash[DETAIL_KEY] = _first_line(report)
+        elif report.failed:
+            item.stash[OUTCOME_KEY] = Outcome.ERROR
+            item.stash[DETAIL_KEY] = _first_line(report)
+        elif report.skipped:
+            reason = skip_reason(report)
+            item.stash[OUTCOME_KEY] = _skip_outcome(reason)
+            item.stash[DETAIL_KEY] = reason
+        if report.failed and not isinstance(report.longrepr, str):
+            # A failure message may quote observed values: mask credentials in it too.
+            report.longrepr = self._redact(str(report.longrepr))
+        setattr(report, RECORD_ATTRIBUTE, self._record(item, binding))
+        return report
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    return str(report.longrepr or "").strip().splitlines()[-1:][0] if report.longrepr else ""
