@@ -1,0 +1,202 @@
+"""A :class:`KubernetesView` over rendered manifests: YAML or JSON files, folders and globs.
+
+Give it ``helm template`` output (or any ``kubectl apply -f`` input): multi-document
+files, ``List`` kinds and empty documents are handled; a document that is not valid YAML
+or not a Kubernetes object makes the whole view unavailable, naming the file and line.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_secagent.kubernetes.resources import resource_for_kind
+from pytest_secagent.kubernetes.view import Resource
+from pytest_secagent.outcomes import EvidenceUnavailable
+
+__all__ = ["MANIFEST_SUFFIXES", "ManifestError", "ManifestView", "metadata_only"]
+
+KubeObject = dict[str, Any]
+KubeObjects = list[KubeObject]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+"""File name endings read from a folder (and from a glob that matches folders)."""
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_GLOB_CHARACTERS = frozenset("*?[")
+
+
+class ManifestError(EvidenceUnavailable):
+    """A manifest path that cannot be read or parsed; the message names the file and line."""
+
+
+def metadata_only(obj: KubeObject) -> KubeObject:
+    """Return the object reduced to its metadata, as a ``PartialObjectMetadata`` item.
+
+    The ``last-applied-configuration`` annotation and ``managedFields`` are dropped: for a
+    Secret applied with ``kubectl apply`` the annotation holds the secret's values.
+    """
+    metadata = copy.deepcopy(obj.get("metadata") or {})
+    metadata.pop("managedFields", None)
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
+    return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": metadata}
+
+
+def _files(spec: str) -> list[Path]:
+    if _GLOB_CHARACTERS & set(spec):
+        matches = sorted(glob.glob(spec, recursive=True))
+        if not matches:
+            raise ManifestError(f"no manifest file matches {spec!r}")
+        paths = [Path(match) for match in matches]
+    else:
+        path = Path(spec)
+        if not path.exists():
+            raise ManifestError(f"manifest path {spec!r} does not exist")
+        paths = [path]
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    child
+                    for child in path.rglob("*")
+                    if child.is_file() and child.suffix.lower() in MANIFEST_SUFFIXES
+                )
+            )
+        elif path.is_file():
+            files.append(path)
+    if not files:
+        raise ManifestError(f"no manifest file (*.yaml, *.yml, *.json) under {spec!r}")
+    return files
+
+
+def _documents(path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, document)`` for each document of a file (line is 1-based)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc}") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            yield 1, json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+        return
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield node.start_mark.line + 1, loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ManifestError(f"{path}{line}: invalid YAML: {problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: invalid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
+def _objects(path: Path) -> Iterator[KubeObject]:
+    for line, document in _documents(path):
+        if document is None:
+            continue
+        yield from _expand(path, line, document)
+
+
+def _expand(path: Path, line: int, document: Any) -> Iterable[KubeObject]:
+    if not isinstance(document, dict) or not document.get("kind") or not document.get("apiVersion"):
+        raise ManifestError(
+            f"{path}:{line}: not a Kubernetes object (no apiVersion and kind); "
+            "point the target at rendered manifests (helm template ...), not at a chart"
+        )
+    kind = str(document["kind"])
+    if kind.endswith("List") and isinstance(document.get("items"), list):
+        for item in document["items"]:
+            yield from _expand(path, line, item)
+        return
+    yield document
+
+
+class ManifestView:
+    """Rendered manifests read once, indexed by resource type.
+
+    Objects of a namespaced kind without a namespace are placed in ``default_namespace``
+    (the agent's namespace, as ``helm template`` leaves it out). Namespace objects get the
+    ``kubernetes.io/metadata.name`` label the API server would add. Secrets are only ever
+    returned as metadata.
+    """
+
+    def __init__(
+        self, path: str, *, default_namespace: str = "default", target_id: str = ""
+    ) -> None:
+        self._path = path
+        self._target_id = target_id or f"manifests:{path}"
+        self._index: dict[tuple[str, str], list[KubeObject]] = {}
+        for file in _files(path):
+            for obj in _objects(file):
+                self._add(obj, default_namespace)
+
+    def _add(self, obj: KubeObject, default_namespace: str) -> None:
+        resource = resource_for_kind(str(obj["apiVersion"]), str(obj["kind"]))
+        obj = copy.deepcopy(obj)
+        metadata = obj.setdefault("metadata", {})
+        if not isinstance(metadata, dict):
+            raise ManifestError(f"{obj['kind']} in {self._path} has metadata that is not a mapping")
+        if resource.namespaced:
+            metadata.setdefault("namespace", default_namespace)
+        else:
+            metadata.pop("namespace", None)
+        if obj["kind"] == "Namespace" and resource.group == "" and metadata.get("name"):
+            labels = metadata.get("labels") or {}
+            metadata["labels"] = {**labels, "kubernetes.io/metadata.name": metadata["name"]}
+        if obj["kind"] == "Secret" and resource.group == "":
+            obj = metadata_only(obj)
+        self._index.setdefault((resource.group, resource.plural), []).append(obj)
+
+    @property
+    def target_id(self) -> str:
+        """The ID of the target this view belongs to."""
+        return self._target_id
+
+    @property
+    def live(self) -> bool:
+        """Always False: these are rendered manifests."""
+        return False
+
+    def list(self, resource: Resource, namespace: str | None = None) -> KubeObjects:
+        """Every object of ``resource`` in the files (in ``namespace`` when given).
+
+        Any version of the resource's group matches. Secrets come back metadata-only.
+        """
+        objects = self._index.get((resource.group, resource.plural), [])
+        if namespace is not None and resource.namespaced:
+            objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
+        return copy.deepcopy(objects)
+
+    def list_metadata(self, resource: Resource, namespace: str | None = None) -> KubeObjects:
+        """Like :meth:`list` but each object reduced to ``PartialObjectMetadata``."""
+        return [metadata_only(obj) for obj in self.list(resource, namespace)]
+
+    def server_version(self) -> None:
+        """Manifests have no server: always ``None``."""
+        return None
+
+    def can_i(
+        self, user: str, groups: Sequence[str], verb: str, resource: str, namespace: str | None
+    ) -> None:
+        """Manifests cannot answer access reviews: always ``None``."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""
