@@ -1,0 +1,182 @@
+"""SA-NET-003: inbound traffic is denied by default, read from the firewall's own rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytest_secagent.evidence import Evidence
+from pytest_secagent.host.base import HostConnection
+from pytest_secagent.host.checks.iptables import parse_iptables_save
+from pytest_secagent.host.checks.nftables import parse_nft_ruleset
+from pytest_secagent.host.checks.rules import (
+    Chain,
+    ChainVerdict,
+    Network,
+    evaluate_chain,
+    parse_networks,
+    within,
+)
+from pytest_secagent.outcomes import EvidenceUnavailable
+from pytest_secagent.policy.model import Policy
+
+__all__ = ["admin_networks", "check_inbound_default_deny", "ipv6_in_use"]
+
+EXPECTED = (
+    "an input chain that drops or rejects by default and accepts only established/related, "
+    "loopback or admin-source traffic"
+)
+_FAMILY_COVERS = {"inet": ("IPv4", "IPv6"), "ip": ("IPv4",), "ip6": ("IPv6",)}
+
+
+@dataclass
+class _Sources:
+    verdicts: list[ChainVerdict]
+    read: list[str]
+    frontends: dict[str, tuple[bool, list[str]]]
+
+
+def admin_networks(policy: Policy) -> list[Network]:
+    """The declared admin networks: ``network.admin_cidrs`` and inbound exception sources."""
+    sources = [rule.source for rule in policy.firewall_rules.inbound_blocked if rule.source]
+    return parse_networks([*policy.network.admin_cidrs, *sources])
+
+
+def ipv6_in_use(host: HostConnection) -> bool:
+    """Whether any interface other than loopback has an IPv6 address."""
+    text = host.read_text("/proc/net/if_inet6")
+    if text is None:
+        return False
+    return any(line.split()[-1] != "lo" for line in text.splitlines() if line.split())
+
+
+def _read(host: HostConnection, argv: Sequence[str]) -> str:
+    result = host.run(argv)
+    if not result.succeeded:
+        reason = result.stderr.strip() or f"exit status {result.exit_status}"
+        raise EvidenceUnavailable(f"{host.target_id}: `{' '.join(argv)}` failed: {reason}")
+    return result.stdout
+
+
+def _kernel_rules(host: HostConnection, admin: list[Network], found: _Sources) -> None:
+    if host.which("nft"):
+        text = _read(host, ["nft", "-j", "list", "ruleset"])
+        try:
+            base, chains = parse_nft_ruleset(text, admin)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvidenceUnavailable(f"{host.target_id}: cannot parse nft's JSON ruleset: {exc}") from exc
+        found.read.append("nft -j list ruleset")
+        found.verdicts += [evaluate_chain(chain, chains) for chain in base]
+    readers = [("iptables-save", "ip"), ("ip6tables-save", "ip6")]
+    # Legacy tables in use are listed here; reading them otherwise could load kernel modules.
+    if (host.read_text("/proc/net/ip_tables_names") or "").strip():
+        readers.append(("iptables-legacy-save", "ip"))
+    if (host.read_text("/proc/net/ip6_tables_names") or "").strip():
+        readers.append(("ip6tables-legacy-save", "ip6"))
+    for tool, family in readers:
+        if host.which(tool):
+            text = _read(host, [tool])
+            base, by_name = parse_iptables_save(text, family, admin, tool)
+            found.read.append(tool)
+            found.verdicts += [evaluate_chain(chain, by_name) for chain in base]
+
+
+def _ufw(host: HostConnection, admin: list[Network]) -> tuple[bool, list[str]] | None:
+    if not host.which("ufw"):
+        return None
+    text = _read(host, ["ufw", "status", "verbose"])
+    if "Status: active" not in text:
+        return None
+    default = re.search(r"Default:\s*(\w+) \(incoming\)", text)
+    denies = default is not None and default.group(1) in ("deny", "reject")
+    opened = []
+    for line in text.splitlines():
+        match = re.match(r"^(?P<to>.+?)\s+(ALLOW|LIMIT)(?: IN)?\s+(?P<src>\S+)", line.strip())
+        if match and not within([match.group("src")], admin):
+            opened.append(f"ufw: {line.strip()}")
+    return denies, opened
+
+
+def _firewalld(host: HostConnection) -> tuple[bool, list[str]] | None:
+    if not host.which("firewall-cmd"):
+        return None
+    state = host.run(["firewall-cmd", "--state"])
+    if state.stdout.strip() != "running":
+        return None
+    text = _read(host, ["firewall-cmd", "--list-all"])
+    target = re.search(r"^\s*target:\s*(\S+)", text, re.MULTILINE)
+    denies = target is not None and target.group(1) in ("default", "DROP", "REJECT", "%%REJECT%%")
+    sources = re.search(r"^\s*sources:\s*(.*)$", text, re.MULTILINE)
+    opened = []
+    if not (sources and sources.group(1).strip()):
+        for key in ("services", "ports", "rich rules"):
+            match = re.search(rf"^\s*{key}:\s*(.*)$", text, re.MULTILINE)
+            if match and match.group(1).strip():
+                opened.append(f"firewalld {key}: {match.group(1).strip()}")
+    return denies, opened
+
+
+def check_inbound_default_deny(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
+    """Record whether inbound IPv4 (and IPv6, when in use) is denied by default.
+
+    Evidence comes from ``nft -j list ruleset``, ``iptables-save``/``ip6tables-save`` and,
+    when active, ufw or firewalld. No rule reader at all raises ``EvidenceUnavailable``.
+    """
+    admin = admin_networks(policy)
+    found = _Sources(verdicts=[], read=[], frontends={})
+    _kernel_rules(host, admin, found)
+    for name, probe in (("ufw", _ufw(host, admin)), ("firewalld", _firewalld(host))):
+        if probe is not None:
+            found.frontends[name] = probe
+            found.read.append(name)
+    if not found.read:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: no firewall rule reader on the host (nft, iptables-save, ufw or "
+            f"firewall-cmd), so inbound filtering cannot be read"
+        )
+    evidence.observe("rules read from", ", ".join(found.read))
+    evidence.observe("admin networks allowed in", ", ".join(map(str, admin)) or "none declared")
+    families = ["IPv4", *(["IPv6"] if ipv6_in_use(host) else [])]
+    if "IPv6" not in families:
+        evidence.observe("IPv6", "no non-loopback IPv6 address: only IPv4 needs a filter")
+    for family in families:
+        _judge_family(family, found, evidence)
+
+
+def _judge_family(family: str, found: _Sources, evidence: Evidence) -> None:
+    relevant = [v for v in found.verdicts if family in _FAMILY_COVERS.get(v.chain.family, ())]
+    clean = [v for v in relevant if v.clean]
+    frontend_ok = [name for name, (denies, opened) in found.frontends.items() if denies and not opened]
+    for verdict in clean:
+        for rule in verdict.icmp_rules:
+            evidence.warn(
+                f"{family} ICMP accepted ({verdict.chain.label})",
+                expected="no inbound accept beyond the exceptions",
+                actual=rule,
+            )
+    if clean:
+        best = clean[0]
+        actual = f"{best.chain.label}: {best.how}"
+        evidence.expect(f"{family} inbound default-deny", expected=EXPECTED, actual=actual, ok=True)
+        return
+    if frontend_ok:
+        actual = f"{frontend_ok[0]} denies incoming by default and allows no other source"
+        evidence.expect(f"{family} inbound default-deny", expected=EXPECTED, actual=actual, ok=True)
+        return
+    problems = [_describe(v) for v in relevant]
+    for name, (denies, opened) in found.frontends.items():
+        state = "default deny, but opens " + "; ".join(opened) if denies else "default allows incoming"
+        problems.append(f"{name}: {state}")
+    actual = "; ".join(problems) if problems else "no input filter chain at all (no firewall)"
+    evidence.expect(f"{family} inbound default-deny", expected=EXPECTED, actual=actual, ok=False)
+
+
+def _describe(verdict: ChainVerdict) -> str:
+    chain: Chain = verdict.chain
+    text = f"{chain.label}: {verdict.how}"
+    if verdict.open_rules:
+        text += "; accepts from any source: " + " | ".join(verdict.open_rules[:5])
+        if len(verdict.open_rules) > 5:
+            text += f" (+{len(verdict.open_rules) - 5} more)"
+    return text
