@@ -89,6 +89,26 @@ class VersionsSection:
 
 
 @dataclass(frozen=True)
+class EngineSection:
+    """How to reach the container engine (Docker or Podman) on a host target."""
+
+    cli: str | None = doc(
+        "Engine CLI on the host, as a path or a name (empty: docker, else podman, from PATH).", None
+    )
+    socket: str | None = doc(
+        "Engine endpoint the CLI talks to: unix:///PATH, a socket path or tcp://HOST:PORT "
+        "(empty: the CLI's own default, honouring DOCKER_HOST).",
+        None,
+    )
+    socket_groups: list[str] = doc("Groups that may own the engine's unix socket.", ["root", "docker"])
+    socket_mount_exceptions: list[str] = doc(
+        "Agent containers allowed to mount the engine socket (e.g. the SDR Orchestrator); "
+        "reported as a warning instead of a failure.",
+        [],
+    )
+
+
+@dataclass(frozen=True)
 class TlsSection:
     """What every TLS connection must offer."""
 
@@ -303,6 +323,7 @@ class Policy:
     versions: VersionsSection = field(
         default_factory=VersionsSection, metadata={"doc": VersionsSection.__doc__}
     )
+    engine: EngineSection = field(default_factory=EngineSection, metadata={"doc": EngineSection.__doc__})
     tls: TlsSection = field(default_factory=TlsSection, metadata={"doc": TlsSection.__doc__})
     firewall_rules: FirewallRules = field(
         default_factory=FirewallRules, metadata={"doc": FirewallRules.__doc__}
