@@ -45,6 +45,22 @@ DEFAULT_EDR_SERVICES = [
     "wazuh-agent",
     "clamav-daemon",
 ]
+DEFAULT_PLATFORM_SERVICES = [
+    "sshd",
+    "chronyd",
+    "ntpd",
+    "systemd-resolve",
+    "systemd-timesyn",
+    "systemd-network",
+    "dhclient",
+    "auditd",
+    "dockerd",
+    "containerd",
+    "docker-proxy",
+    "podman",
+    "conmon",
+    "rootlessport",
+]
 DEFAULT_K3S_INTERNAL_PORTS = [6443, 10443, 10080, 9000, 32075, 9001, 30614, 31037, 32547]
 
 
@@ -71,6 +87,11 @@ class AgentSection:
         "Labels that mark the agent's containers on a container-engine host.", {}
     )
     user: str = doc("Operating-system user that owns the agent's files on a host.", "atlan")
+    platform_services: list[str] = doc(
+        "Processes and containers besides the agent's that may run on an agent host "
+        "(listening processes and running containers outside it and the agent fail SA-SEG-001).",
+        DEFAULT_PLATFORM_SERVICES,
+    )
     service_accounts: list[str] = doc(
         "Kubernetes service accounts of the agent (empty: those its pods use).", []
     )
