@@ -1,0 +1,127 @@
+"""SA-NET-002 for hosts: listening sockets bind only to loopback or declared management ports."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from pytest_secagent.evidence import Evidence
+from pytest_secagent.host.base import HostConnection
+from pytest_secagent.outcomes import EvidenceUnavailable
+from pytest_secagent.policy.model import Policy
+
+__all__ = ["Listener", "check_listeners", "is_loopback", "listening_sockets", "parse_proc_net", "parse_ss"]
+
+_PROC_FILES = ("tcp", "tcp6", "udp", "udp6")
+_TCP_LISTEN = "0A"
+_UDP_UNCONNECTED = "07"
+_PROCESS = re.compile(r'\("([^"]+)",pid=(\d+)')
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listening TCP socket or unconnected UDP socket."""
+
+    protocol: str
+    address: str
+    port: int
+    processes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``tcp 0.0.0.0:22 (sshd)`` style text for reports."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        owner = f" ({','.join(self.processes)})" if self.processes else ""
+        return f"{self.protocol} {host}:{self.port}{owner}"
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` is a loopback address (IPv4-mapped loopback included)."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped.is_loopback
+    return parsed.is_loopback
+
+
+def parse_ss(text: str) -> list[Listener]:
+    """Parse ``ss -H -tulnp`` output."""
+    listeners = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        local = fields[4]
+        address, _, port = local.rpartition(":")
+        address = address.strip("[]")
+        if "%" in address:
+            address = address.split("%", 1)[0].strip("[]")
+        if not port.isdigit():
+            continue
+        owners = tuple(sorted({m.group(1) for m in _PROCESS.finditer(" ".join(fields[6:]))}))
+        listeners.append(Listener(fields[0], address, int(port), owners))
+    return listeners
+
+
+def _hex_address(text: str) -> str:
+    raw = bytes.fromhex(text)
+    # /proc/net stores each 32-bit word in host (little-endian) order.
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def parse_proc_net(protocol: str, text: str) -> list[Listener]:
+    """Parse one of ``/proc/net/{tcp,tcp6,udp,udp6}`` into listeners."""
+    wanted = _TCP_LISTEN if protocol.startswith("tcp") else _UDP_UNCONNECTED
+    listeners = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != wanted:
+            continue
+        address, port = fields[1].split(":")
+        listeners.append(Listener(protocol.rstrip("6"), _hex_address(address), int(port, 16)))
+    return listeners
+
+
+def listening_sockets(host: HostConnection) -> tuple[list[Listener], str]:
+    """Return the host's listeners and where they were read from (``ss`` or ``/proc/net``)."""
+    if host.which("ss"):
+        result = host.run(["ss", "-H", "-tulnp"])
+        if result.succeeded:
+            return parse_ss(result.stdout), "ss -H -tulnp"
+    listeners: list[Listener] = []
+    read = []
+    for name in _PROC_FILES:
+        text = host.read_text(f"/proc/net/{name}")
+        if text is not None:
+            read.append(name)
+            listeners += parse_proc_net(name, text)
+    if "tcp" not in read:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: cannot list listening sockets (no ss, no /proc/net/tcp)"
+        )
+    return listeners, "/proc/net/{" + ",".join(read) + "}"
+
+
+def check_listeners(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
+    """Record every listener that is neither loopback-bound nor on a management port."""
+    listeners, source = listening_sockets(host)
+    allowed = set(policy.network.management_ports)
+    evidence.observe("listeners read from", source)
+    evidence.observe("listening sockets", ", ".join(sorted({x.label for x in listeners})) or "none")
+    exposed = sorted(
+        {x.label for x in listeners if not is_loopback(x.address) and x.port not in allowed}
+    )
+    k3s = set(policy.network.k3s_internal_ports)
+    internal = sorted({x.label for x in listeners if not is_loopback(x.address) and x.port in k3s})
+    if internal:
+        evidence.observe("K3s internal ports reachable from outside the host", ", ".join(internal))
+    evidence.expect(
+        "listeners outside loopback and the management ports",
+        expected=f"none (management ports: {sorted(allowed) or 'none'})",
+        actual=", ".join(exposed) or "none",
+        ok=not exposed,
+    )
