@@ -21,9 +21,7 @@ def open_view(target: Target, *, timeout: float, agent_namespace: str = "default
     """
     view: KubernetesView
     if isinstance(target, K8sTarget):
-        view = LiveClusterView.from_kubeconfig(
-            context=target.context, timeout=timeout, target_id=target.id
-        )
+        view = LiveClusterView.from_kubeconfig(context=target.context, timeout=timeout, target_id=target.id)
     elif isinstance(target, InClusterTarget):
         view = LiveClusterView.in_cluster(timeout=timeout, target_id=target.id)
     elif isinstance(target, ManifestsTarget):

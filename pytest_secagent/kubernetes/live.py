@@ -397,9 +397,7 @@ class LiveClusterView:
                 f"({resource.api_version}): 404 on {verb}"
             )
         if not 200 <= reply.status <= 299:
-            raise EvidenceUnavailable(
-                f"{self._target_id}: {what}: HTTP {reply.status}: {reply.message()}"
-            )
+            raise EvidenceUnavailable(f"{self._target_id}: {what}: HTTP {reply.status}: {reply.message()}")
         try:
             document = reply.json()
         except ValueError as exc:
@@ -452,9 +450,7 @@ class LiveClusterView:
             "spec": {"user": user, "groups": list(groups), "resourceAttributes": attributes},
         }
         reviews = Resource("authorization.k8s.io", "v1", "subjectaccessreviews", namespaced=False)
-        reply = self._request(
-            "POST", _collection_path(reviews, None), "create", reviews, None, body=review
-        )
+        reply = self._request("POST", _collection_path(reviews, None), "create", reviews, None, body=review)
         answer = self._decode(reply, "create", reviews, None)
         allowed = bool((answer.get("status") or {}).get("allowed"))
         with self._lock:

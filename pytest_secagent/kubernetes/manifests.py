@@ -47,6 +47,8 @@ def metadata_only(obj: KubeObject) -> KubeObject:
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
         annotations.pop(LAST_APPLIED, None)
+        if not annotations:
+            del metadata["annotations"]
     return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": metadata}
 
 
@@ -137,9 +139,7 @@ class ManifestView:
     returned as metadata.
     """
 
-    def __init__(
-        self, path: str, *, default_namespace: str = "default", target_id: str = ""
-    ) -> None:
+    def __init__(self, path: str, *, default_namespace: str = "default", target_id: str = "") -> None:
         self._path = path
         self._target_id = target_id or f"manifests:{path}"
         self._index: dict[tuple[str, str], list[KubeObject]] = {}

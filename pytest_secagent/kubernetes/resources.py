@@ -64,9 +64,7 @@ NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 CLUSTER_ROLES = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", namespaced=False)
-CLUSTER_ROLE_BINDINGS = Resource(
-    "rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False
-)
+CLUSTER_ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", namespaced=False)
 GATEWAYS = Resource("gateway.networking.k8s.io", "v1", "gateways")
 HTTP_ROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
 GRPC_ROUTES = Resource("gateway.networking.k8s.io", "v1", "grpcroutes")

@@ -121,9 +121,7 @@ def labels_match(labels: Mapping[str, str] | None, selector: Mapping[str, str] |
     return all(have.get(key) == value for key, value in selector.items())
 
 
-def label_selector_matches(
-    selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None
-) -> bool:
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
     """Tell whether a ``LabelSelector`` (matchLabels, matchExpressions) selects ``labels``.
 
     As in the API, an empty selector ``{}`` selects everything; ``None`` selects nothing
