@@ -1,0 +1,142 @@
+"""SA-LOG-004 for hosts: auditd watches the container engine's files; the clock is synchronised."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from pytest_secagent.evidence import Evidence
+from pytest_secagent.host.base import HostConnection
+from pytest_secagent.host.checks.common import process_names, stat_path, systemd_running, unit_state
+from pytest_secagent.outcomes import EvidenceUnavailable
+from pytest_secagent.policy.model import Policy
+
+__all__ = [
+    "check_audit_and_time",
+    "clock_synchronised",
+    "engine_audit_targets",
+    "normalise",
+    "watched_paths",
+]
+
+_ALIASES = (("/var/run/", "/run/"), ("/bin/", "/usr/bin/"), ("/sbin/", "/usr/sbin/"), ("/lib/", "/usr/lib/"))
+_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+_FIXED_TARGETS = {
+    "/var/lib/docker": "/var/lib/docker",
+    "/etc/docker": "/etc/docker",
+    "/etc/docker/daemon.json": "/etc/docker/daemon.json",
+    "/etc/containerd/config.toml": "/etc/containerd/config.toml",
+    "docker.sock": "/run/docker.sock",
+    "containerd.sock": "/run/containerd/containerd.sock",
+}
+
+
+def normalise(path: str) -> str:
+    """Fold merged-/usr and /var/run aliases so equal files compare equal."""
+    path = path.rstrip("/") or "/"
+    for alias, real in _ALIASES:
+        if (path + "/").startswith(alias):
+            return real + path[len(alias) :]
+    return path
+
+
+def watched_paths(rules: str) -> list[str]:
+    """Paths ``auditctl -l`` watches: ``-w PATH`` and ``-F path=`` / ``-F dir=`` rules."""
+    paths = []
+    for line in rules.splitlines():
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            words = line.split()
+        for index, word in enumerate(words[:-1]):
+            value = words[index + 1]
+            if word == "-w":
+                paths.append(value)
+            elif word == "-F" and value.startswith(("path=", "dir=")):
+                paths.append(value.split("=", 1)[1])
+    return paths
+
+
+def engine_audit_targets(host: HostConnection) -> dict[str, str]:
+    """The container engine's files that exist on the host, by what they are."""
+    targets: dict[str, str] = {}
+    for binary in ("dockerd", "containerd"):
+        path = host.which(binary)
+        if path is not None:
+            targets[f"{binary} binary"] = path
+    for unit in ("docker.service", "docker.socket", "containerd.service"):
+        for folder in _UNIT_DIRS:
+            if stat_path(host, f"{folder}/{unit}") is not None:
+                targets[unit] = f"{folder}/{unit}"
+                break
+    for label, path in _FIXED_TARGETS.items():
+        if stat_path(host, path) is not None:
+            targets[label] = path
+    return targets
+
+
+def _covered(path: str, watches: list[str]) -> bool:
+    wanted = normalise(path)
+    return any(wanted == w or wanted.startswith(w.rstrip("/") + "/") for w in map(normalise, watches))
+
+
+def clock_synchronised(host: HostConnection) -> tuple[bool, str]:
+    """Whether the clock is NTP-synchronised, from ``timedatectl`` or ``chronyc``.
+
+    Raises ``EvidenceUnavailable`` when neither can tell.
+    """
+    reasons = []
+    if host.which("timedatectl"):
+        result = host.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+        value = result.stdout.strip()
+        if result.succeeded and value in ("yes", "no"):
+            return value == "yes", f"timedatectl NTPSynchronized={value}"
+        reasons.append(f"timedatectl: {result.stderr.strip() or result.exit_status}")
+    if host.which("chronyc"):
+        result = host.run(["chronyc", "-n", "tracking"])
+        leap = re.search(r"^Leap status\s*:\s*(.+)$", result.stdout, re.MULTILINE)
+        if result.succeeded and leap:
+            status = leap.group(1).strip()
+            return status != "Not synchronised", f"chronyc tracking: leap status {status}"
+        reasons.append(f"chronyc: {result.stderr.strip() or result.stdout.strip() or result.exit_status}")
+    raise EvidenceUnavailable(
+        f"{host.target_id}: cannot tell whether the clock is synchronised "
+        f"({'; '.join(reasons) or 'neither timedatectl nor chronyc is installed'})"
+    )
+
+
+def _auditd_running(host: HostConnection) -> tuple[bool, str]:
+    if systemd_running(host):
+        state = unit_state(host, "auditd.service")
+        return state.running, f"auditd.service {state.active or 'not found'}"
+    running = "auditd" in process_names(host)
+    return running, "auditd process running" if running else "no auditd process"
+
+
+def check_audit_and_time(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
+    """Record auditd running, audit watches on the engine's files, and clock synchronisation."""
+    del policy  # the watched files are the CIS Docker host list, not a policy choice
+    running, how = _auditd_running(host)
+    evidence.expect("auditd running", expected="running", actual=how, ok=running)
+    targets = engine_audit_targets(host)
+    if not targets:
+        evidence.observe("container engine files", "no docker or containerd files on the host")
+    elif running:
+        auditctl = host.which("auditctl")
+        if auditctl is None:
+            raise EvidenceUnavailable(f"{host.target_id}: auditd runs but auditctl is not installed")
+        result = host.run([auditctl, "-l"])
+        if not result.succeeded:
+            reason = result.stderr.strip() or f"exit status {result.exit_status}"
+            raise EvidenceUnavailable(f"{host.target_id}: `auditctl -l` failed: {reason}")
+        watches = watched_paths(result.stdout)
+        evidence.observe("audit watches", ", ".join(watches) or "none")
+        missing = [f"{label} ({path})" for label, path in targets.items() if not _covered(path, watches)]
+        evidence.expect(
+            "container engine files without an audit watch",
+            expected="none",
+            actual=", ".join(missing) or "none",
+            ok=not missing,
+        )
+    synced, source = clock_synchronised(host)
+    evidence.expect("clock synchronised", expected="synchronised (NTP)", actual=source, ok=synced)
