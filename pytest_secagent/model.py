@@ -40,6 +40,7 @@ class Outcome(enum.Enum):
 
     PASSED = "passed"
     FAILED = "failed"
+    WAIVED = "waived"
     ERROR = "error"
     NOT_APPLICABLE = "not applicable"
     NOT_OBSERVABLE = "not observable"
