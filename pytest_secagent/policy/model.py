@@ -335,6 +335,48 @@ class IncidentResponseSection:
 
 
 @dataclass(frozen=True)
+class Attestation:
+    """A signed-off record of a procedural control that no probe can prove."""
+
+    by: str | None = doc("Who attests it (name or e-mail).", None)
+    date: dt.date | None = doc("When it was done (YYYY-MM-DD).", None)
+    evidence_url: str | None = doc("Link to the evidence: report, ticket, minutes.", None)
+    max_age_days: int | None = doc(
+        "Stale after this many days (default: the attestation's own, see attestations).", None
+    )
+
+
+@dataclass(frozen=True)
+class AttestationsSection:
+    """Attestations of the procedural controls; each is stale after its maximum age."""
+
+    network_architecture_review: Attestation = field(
+        default_factory=Attestation,
+        metadata={"doc": "Network architecture review (SA-ASSESS-001); default maximum age 365 days."},
+    )
+    credential_management_validation: Attestation = field(
+        default_factory=Attestation,
+        metadata={"doc": "Credential management validation (SA-ASSESS-002); default maximum age 365 days."},
+    )
+    access_review: Attestation = field(
+        default_factory=Attestation,
+        metadata={"doc": "Access review of the agent's data-source credentials (SA-IAM-003); "
+                  "default maximum age 90 days."},
+    )
+    incident_response_exercise: Attestation = field(
+        default_factory=Attestation,
+        metadata={"doc": "Incident-response exercise (SA-OPS-003); default maximum age 365 days."},
+    )
+
+
+@dataclass(frozen=True)
+class WaiversSection:
+    """Limits on the waiver file (``--secagent-waivers``)."""
+
+    max_days: int = doc("Latest expiry a waiver may have, in days from today.", 365)
+
+
+@dataclass(frozen=True)
 class Policy:
     """The effective policy: the baselines' defaults overlaid by the policy file."""
 
@@ -370,3 +412,7 @@ class Policy:
     incident_response: IncidentResponseSection = field(
         default_factory=IncidentResponseSection, metadata={"doc": IncidentResponseSection.__doc__}
     )
+    attestations: AttestationsSection = field(
+        default_factory=AttestationsSection, metadata={"doc": AttestationsSection.__doc__}
+    )
+    waivers: WaiversSection = field(default_factory=WaiversSection, metadata={"doc": WaiversSection.__doc__})
