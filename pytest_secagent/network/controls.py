@@ -88,6 +88,7 @@ def finish(evidence: Evidence, unknowns: Sequence[str]) -> None:
     __tracebackhide__ = True
     if evidence.failures or not unknowns:
         evidence.conclude()
+        return
     raise EvidenceUnavailable("; ".join(unknowns))
 
 

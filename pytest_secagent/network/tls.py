@@ -195,7 +195,7 @@ def _reason(exc: ssl.SSLError) -> str:
     return str(getattr(exc, "reason", None) or exc.__class__.__name__)
 
 
-def _legacy_context(version: str, ciphers: str) -> ssl.SSLContext:
+def _legacy_context(version: str, ciphers: str | None) -> ssl.SSLContext:
     # Setting TLS 1.0/1.1 bounds is deprecated in the ssl module; offering them is the
     # whole point of a downgrade probe.
     with warnings.catch_warnings():
@@ -206,7 +206,8 @@ def _legacy_context(version: str, ciphers: str) -> ssl.SSLContext:
         context.options &= ~_NO_VERSION_OPTIONS
         context.minimum_version = _TLS_VERSION[version]
         context.maximum_version = _TLS_VERSION[version]
-        context.set_ciphers(ciphers)
+        if ciphers is not None:
+            context.set_ciphers(ciphers)
     return context
 
 
@@ -235,10 +236,11 @@ def _offered_versions(hello: bytes) -> set[int]:
 
 
 @functools.lru_cache(maxsize=64)
-def local_offer_problem(version: str, ciphers: str = LEGACY_CIPHERS) -> str | None:
+def local_offer_problem(version: str, ciphers: str | None = LEGACY_CIPHERS) -> str | None:
     """Why this machine cannot offer ``version``, or ``None`` when it can.
 
-    The ClientHello is built in memory, without touching the network, and must offer
+    ``ciphers`` is the cipher string to offer (``None``: the ssl module's defaults). The
+    ClientHello is built in memory, without touching the network, and must offer
     exactly ``version``.
     """
     if version == "SSLv3" and not ssl.HAS_SSLv3:
@@ -286,7 +288,7 @@ def _classify(exc: ssl.SSLError) -> tuple[Acceptance, str]:
 
 
 def probe_version(
-    endpoint: Endpoint, version: str, *, timeout: float, ciphers: str = LEGACY_CIPHERS
+    endpoint: Endpoint, version: str, *, timeout: float, ciphers: str | None = LEGACY_CIPHERS
 ) -> VersionResult:
     """Offer only ``version`` to the endpoint and report whether it completed a handshake.
 
