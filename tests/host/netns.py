@@ -51,7 +51,7 @@ class Netns:
 
 @contextlib.contextmanager
 def netns() -> Iterator[Netns]:
-    """Create ``sa-host-XXXX`` with a veth pair (10.231.x.1 outside, .2 inside); remove it after."""
+    """Create ``sa-host-XXXX`` with a veth pair (10.231.x.2 and fd00:5a:x::2 inside); remove it after."""
     suffix = secrets.token_hex(3)
     name = f"sa-host-{suffix}"
     outer, inner = f"sah{suffix}o", f"sah{suffix}i"
@@ -62,6 +62,7 @@ def netns() -> Iterator[Netns]:
         ip("link", "set", inner, "netns", name)
         ip("-n", name, "link", "set", "lo", "up")
         ip("-n", name, "addr", "add", f"10.231.{octet}.2/30", "dev", inner)
+        ip("-n", name, "addr", "add", f"fd00:5a:{octet:x}::2/64", "dev", inner, "nodad")
         ip("-n", name, "link", "set", inner, "up")
         yield Netns(name, f"10.231.{octet}.2")
     finally:

@@ -59,6 +59,8 @@ def parse_ss(text: str) -> list[Listener]:
         address = address.strip("[]")
         if "%" in address:
             address = address.split("%", 1)[0].strip("[]")
+        if address == "*":
+            address = "::"  # ss shows a dual-stack wildcard socket as *
         if not port.isdigit():
             continue
         owners = tuple(sorted({m.group(1) for m in _PROCESS.finditer(" ".join(fields[6:]))}))
