@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -72,7 +73,7 @@ def test_external_listeners_fail_and_loopback_passes(listeners: tuple[Netns, str
     assert f"tcp 0.0.0.0:8000 ({comm})" in text
     assert "udp 0.0.0.0:5353" in text
     assert "9000" not in text, "loopback listeners are allowed"
-    assert ":::22" not in text and "[::]:22" not in text, "22 is a management port by default"
+    assert ":22" not in text, "22 is a management port by default"
 
 
 def test_declared_management_ports_pass(listeners: tuple[Netns, str]) -> None:
@@ -109,7 +110,9 @@ def test_dedicated_host_flags_foreign_services(listeners: tuple[Netns, str], tmp
     namespace, comm = listeners
     tools = minimal_bin(tmp_path / "bin")
     for tool in ("ss", "ip"):
-        (tools / tool).symlink_to(f"/usr/bin/{tool}" if Path(f"/usr/bin/{tool}").exists() else f"/usr/sbin/{tool}")
+        found = shutil.which(tool, path="/usr/bin:/usr/sbin:/bin:/sbin")
+        assert found is not None
+        (tools / tool).symlink_to(found)
     host = LocalConnection("ns", prefix=("ip", "netns", "exec", namespace.name, "env", f"PATH={tools}"))
     evidence = run_check(check_dedicated_host, host)
     assert "no docker or podman CLI" in line(evidence, "running containers")
