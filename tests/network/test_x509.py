@@ -71,9 +71,10 @@ def test_hostname_matching(host: str, facts: CertificateFacts, matches: bool) ->
     assert hostname_matches(host, facts) is matches
 
 
-def _bundle_evidence(bundle: Path, **tls: int) -> Evidence:
+def _bundle_evidence(bundle: Path, ca_min_days_left: int = 30) -> Evidence:
     evidence = Evidence()
-    check_ca_bundle(Policy(tls=TlsSection(ca_bundle=str(bundle), **tls)), evidence)
+    tls = TlsSection(ca_bundle=str(bundle), ca_min_days_left=ca_min_days_left)
+    check_ca_bundle(Policy(tls=tls), evidence)
     return evidence
 
 
