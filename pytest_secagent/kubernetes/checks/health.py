@@ -1,0 +1,91 @@
+"""Agent health observability: SA-LOG-005 (probes, and live readiness and restarts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_secagent.evidence import Evidence
+from pytest_secagent.kubernetes.checks.scope import age_days, agent_scope, agent_templates, parse_time
+from pytest_secagent.kubernetes.resources import PODS
+from pytest_secagent.kubernetes.view import KubernetesView
+from pytest_secagent.kubernetes.workloads import containers
+from pytest_secagent.policy.model import Policy
+
+__all__ = ["BATCH_OWNERS", "MAX_RESTARTS_PER_DAY", "check_probes"]
+
+BATCH_OWNERS = frozenset({"Job", "CronJob", "Workflow"})
+"""Owners of run-to-completion pods, which need no liveness or readiness probe."""
+MAX_RESTARTS_PER_DAY = 5
+PROBES = ("livenessProbe", "readinessProbe")
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _recent_restarts(pod: Mapping[str, Any], now: dt.datetime) -> int:
+    """Count restarts, unless the last one ended more than a day ago (then none are recent)."""
+    total = 0
+    for status in _map(pod.get("status")).get("containerStatuses") or []:
+        entry = _map(status)
+        count = entry.get("restartCount")
+        if not isinstance(count, int) or count == 0:
+            continue
+        finished = parse_time(_map(_map(entry.get("lastState")).get("terminated")).get("finishedAt"))
+        if finished is not None and age_days(finished, now) > 1:
+            continue
+        total += count
+    return total
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    conditions = _map(pod.get("status")).get("conditions") or []
+    return any(_map(c).get("type") == "Ready" and _map(c).get("status") == "True" for c in conditions)
+
+
+def check_probes(
+    view: KubernetesView,
+    policy: Policy,
+    evidence: Evidence,
+    namespace: str | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """SA-LOG-005: long-running agent containers have liveness and readiness probes.
+
+    On a live cluster each agent pod must also be Ready with fewer than five restarts in
+    the last day. Pods of Jobs and CronJobs run to completion and are only recorded.
+    """
+    scope = agent_scope(policy, namespace)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    templates = agent_templates(view, scope)
+    pods = (
+        {str(_map(p.get("metadata")).get("name")): p for p in view.list(PODS, scope.namespace)}
+        if view.live
+        else {}
+    )
+    for template in templates:
+        if template.owner.kind in BATCH_OWNERS:
+            evidence.observe(f"{template.owner}", "runs to completion: no probes needed")
+            continue
+        for kind, container in containers(template.spec):
+            if kind != "container":
+                continue
+            missing = [probe for probe in PROBES if not container.get(probe)]
+            evidence.expect(
+                f"{template.owner.kind}/{template.owner.name} container {container.get('name')}: probes",
+                expected="livenessProbe and readinessProbe",
+                actual="missing " + ", ".join(missing) if missing else "both defined",
+                ok=not missing,
+            )
+        for pod_name in template.pods:
+            pod = pods.get(pod_name, {})
+            restarts = _recent_restarts(pod, now)
+            ready = _ready(pod)
+            evidence.expect(
+                f"Pod {pod_name}: health",
+                expected=f"Ready, fewer than {MAX_RESTARTS_PER_DAY} restarts in the last day",
+                actual=f"{'Ready' if ready else 'not Ready'}, {restarts} recent restarts",
+                ok=ready and restarts < MAX_RESTARTS_PER_DAY,
+            )

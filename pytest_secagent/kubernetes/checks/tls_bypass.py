@@ -1,0 +1,53 @@
+"""TLS verification in the agent's configuration: SA-NET-009."""
+
+from __future__ import annotations
+
+from pytest_secagent.evidence import Evidence
+from pytest_secagent.kubernetes.checks.scope import (
+    agent_containers,
+    agent_scope,
+    agent_templates,
+    list_if_served,
+)
+from pytest_secagent.kubernetes.checks.textscan import (
+    TextItem,
+    component_items,
+    config_map_items,
+    container_items,
+    tls_bypass_kinds,
+)
+from pytest_secagent.kubernetes.resources import CONFIG_MAPS, DAPR_COMPONENTS
+from pytest_secagent.kubernetes.view import KubernetesView
+from pytest_secagent.policy.model import Policy
+
+__all__ = ["check_no_tls_bypass"]
+
+
+def check_no_tls_bypass(
+    view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
+) -> None:
+    """SA-NET-009: no TLS-verification bypass in env, args, ConfigMaps or Dapr components.
+
+    Looks for ``insecureSkipVerify``/``skipTLSVerify``/``insecure: true``, insecure
+    command-line flags, ``NODE_TLS_REJECT_UNAUTHORIZED=0``, ``PYTHONHTTPSVERIFY=0``, empty
+    CA bundles, ``GODEBUG=x509ignoreCN``, ``sslmode=disable`` and plain ``http://`` URLs
+    to Atlan, object stores and secret stores.
+    """
+    scope = agent_scope(policy, namespace)
+    templates = agent_templates(view, scope)
+    items: list[TextItem] = []
+    for ref in agent_containers(templates):
+        items.extend(container_items(ref))
+    config_maps = view.list(CONFIG_MAPS, scope.namespace)
+    for config_map in config_maps:
+        items.extend(config_map_items(config_map))
+    components = list_if_served(view, DAPR_COMPONENTS, scope.namespace) or []
+    for component in components:
+        items.extend(component_items(component))
+    found = [f"{item.where}: {', '.join(kinds)}" for item in items if (kinds := tls_bypass_kinds(item))]
+    evidence.expect(
+        "TLS-verification bypass in the agent's configuration",
+        expected="none",
+        actual="; ".join(found) or f"none in {len(items)} settings",
+        ok=not found,
+    )

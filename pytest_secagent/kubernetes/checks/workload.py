@@ -1,0 +1,327 @@
+"""Container hardening of the agent's pods: SA-RUNTIME-004 and SA-RUNTIME-006 to -010.
+
+Every container counts: init, regular and ephemeral. Pod-level settings apply where the
+API applies them (``runAsNonRoot``, ``runAsUser``, ``runAsGroup`` and ``seccompProfile``
+are inherited from the pod's securityContext; ``allowPrivilegeEscalation``,
+``capabilities``, ``privileged`` and ``readOnlyRootFilesystem`` exist per container only).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_secagent.evidence import Evidence
+from pytest_secagent.kubernetes.checks.scope import (
+    ContainerRef,
+    agent_containers,
+    agent_scope,
+    agent_templates,
+    effective_security,
+)
+from pytest_secagent.kubernetes.pss import RESTRICTED_VOLUME_SOURCES, RULES, Level, evaluate
+from pytest_secagent.kubernetes.resources import LIMIT_RANGES
+from pytest_secagent.kubernetes.view import KubernetesView
+from pytest_secagent.kubernetes.workloads import PodTemplate, containers
+from pytest_secagent.policy.model import Policy
+
+__all__ = [
+    "ENGINE_SOCKET_NAMES",
+    "PSS_RULE_CONTROLS",
+    "check_host_isolation",
+    "check_non_root",
+    "check_privileges",
+    "check_read_only_root",
+    "check_resource_limits",
+    "check_socket_mounts",
+    "mounts_engine_socket",
+]
+
+ENGINE_SOCKET_NAMES = frozenset(
+    {
+        "docker.sock",
+        "containerd.sock",
+        "podman.sock",
+        "crio.sock",
+        "cri-dockerd.sock",
+        "dockershim.sock",
+    }
+)
+ENGINE_SOCKET_DIRS = frozenset(
+    {
+        "/run",
+        "/var/run",
+        "/run/containerd",
+        "/var/run/containerd",
+        "/run/docker",
+        "/var/run/docker",
+        "/run/podman",
+        "/var/run/podman",
+        "/run/crio",
+        "/var/run/crio",
+    }
+)
+ADDABLE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
+GOOD_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
+
+PSS_RULE_CONTROLS: Mapping[str, str] = {
+    "runAsNonRoot": "SA-RUNTIME-006",
+    "runAsUser": "SA-RUNTIME-006",
+    "hostNamespaces": "SA-RUNTIME-009",
+    "hostPathVolumes": "SA-RUNTIME-009",
+    "hostPorts": "SA-RUNTIME-009",
+    "restrictedVolumes": "SA-RUNTIME-009",
+    "hostProbesAndHostLifecycle": "SA-RUNTIME-009",
+}
+"""The control that fails on a Pod Security Standards rule; unlisted rules are SA-RUNTIME-007's."""
+
+PSS_CONTROL = "SA-RUNTIME-007"
+_RULES = {rule.id: rule for rule in RULES}
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _volumes(template: PodTemplate) -> list[Mapping[str, Any]]:
+    return [_map(v) for v in template.spec.get("volumes") or []]
+
+
+def mounts_engine_socket(path: str) -> bool:
+    """Tell whether a host path exposes a container-engine socket (or its directory)."""
+    normal = posixpath.normpath(path) if path else ""
+    return posixpath.basename(normal) in ENGINE_SOCKET_NAMES or normal in ENGINE_SOCKET_DIRS
+
+
+def _socket_volumes(template: PodTemplate) -> list[str]:
+    found = []
+    for volume in _volumes(template):
+        path = str(_map(volume.get("hostPath")).get("path", ""))
+        if "hostPath" in volume and mounts_engine_socket(path):
+            found.append(f"volume {volume.get('name')} hostPath {path}")
+    return found
+
+
+def check_socket_mounts(
+    view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
+) -> None:
+    """SA-RUNTIME-004: no agent pod mounts a container-engine socket from the host."""
+    for template in agent_templates(view, agent_scope(policy, namespace)):
+        found = _socket_volumes(template)
+        evidence.expect(
+            f"{template.owner}: container-engine socket mounts",
+            expected="none",
+            actual="; ".join(found) or "none",
+            ok=not found,
+        )
+
+
+def check_non_root(
+    view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
+) -> None:
+    """SA-RUNTIME-006: every agent container runs as a non-root user and group."""
+    templates = agent_templates(view, agent_scope(policy, namespace))
+    for ref in agent_containers(templates):
+        non_root = effective_security(ref, "runAsNonRoot")
+        user = effective_security(ref, "runAsUser")
+        group = effective_security(ref, "runAsGroup")
+        ok = non_root is True and user != 0 and group != 0
+        evidence.expect(
+            f"{ref.label}: user",
+            expected="runAsNonRoot=true, runAsUser unset or not 0, runAsGroup unset or not 0",
+            actual=f"runAsNonRoot={_show(non_root)}, runAsUser={_show(user)}, runAsGroup={_show(group)}",
+            ok=ok,
+        )
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _privilege_problems(ref: ContainerRef) -> list[str]:
+    context = ref.security_context
+    problems = []
+    if context.get("privileged") is True:
+        problems.append("privileged=true")
+    if context.get("allowPrivilegeEscalation") is not False:
+        problems.append(f"allowPrivilegeEscalation={_show(context.get('allowPrivilegeEscalation'))}")
+    capabilities = _map(context.get("capabilities"))
+    dropped = {str(c).upper() for c in capabilities.get("drop") or []}
+    if "ALL" not in dropped:
+        problems.append(f"capabilities.drop={sorted(dropped) or 'unset'}")
+    added = {str(c).upper().removeprefix("CAP_") for c in capabilities.get("add") or []}
+    if added - ADDABLE_CAPABILITIES:
+        problems.append(f"capabilities.add={sorted(added)}")
+    seccomp = _map(effective_security(ref, "seccompProfile")).get("type")
+    if seccomp not in GOOD_SECCOMP:
+        problems.append(f"seccompProfile.type={_show(seccomp)}")
+    return problems
+
+
+def check_privileges(
+    view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
+) -> None:
+    """SA-RUNTIME-007: no privilege, no escalation, capabilities dropped, seccomp on.
+
+    Also lists every restricted-level Pod Security Standards violation of the agent's
+    pods: the rules this control owns fail it; the others are warnings naming the control
+    that fails on them (SA-RUNTIME-006 for the user, SA-RUNTIME-009 for host access).
+    """
+    templates = agent_templates(view, agent_scope(policy, namespace))
+    for ref in agent_containers(templates):
+        problems = _privilege_problems(ref)
+        evidence.expect(
+            f"{ref.label}: privileges",
+            expected=(
+                "privileged unset/false, allowPrivilegeEscalation=false, capabilities.drop "
+                "includes ALL, capabilities.add only NET_BIND_SERVICE, seccomp RuntimeDefault/Localhost"
+            ),
+            actual="; ".join(problems) or "as expected",
+            ok=not problems,
+        )
+    for template in templates:
+        pod = {"kind": "PodTemplate", "template": {"metadata": template.metadata, "spec": template.spec}}
+        violations = evaluate(pod).at(Level.RESTRICTED)
+        own = [v for v in violations if PSS_RULE_CONTROLS.get(v.rule, PSS_CONTROL) == PSS_CONTROL]
+        evidence.expect(
+            f"{template.owner}: Pod Security Standards restricted",
+            expected=f"no violation of the rules {PSS_CONTROL} owns",
+            actual="; ".join(str(v) for v in own) or "none",
+            ok=not own,
+        )
+        for violation in violations:
+            control = PSS_RULE_CONTROLS.get(violation.rule, PSS_CONTROL)
+            if control != PSS_CONTROL:
+                evidence.warn(
+                    f"{template.owner}: Pod Security Standards restricted {violation.rule}",
+                    expected=f"no violation (fails {control})",
+                    actual=violation.detail,
+                )
+
+
+def check_read_only_root(
+    view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
+) -> None:
+    """SA-RUNTIME-008: every agent container has a read-only root filesystem."""
+    templates = agent_templates(view, agent_scope(policy, namespace))
+    for ref in agent_containers(templates):
+        value = ref.security_context.get("readOnlyRootFilesystem")
+        evidence.expect(
+            f"{ref.label}: readOnlyRootFilesystem",
+            expected="true",
+            actual=_show(value),
+            ok=value is True,
+        )
+
+
+def _host_problems(template: PodTemplate) -> tuple[list[str], list[str]]:
+    """Return the host-access problems of a pod spec, and socket mounts left to SA-RUNTIME-004."""
+    spec = template.spec
+    problems = [f"{key}=true" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key) is True]
+    deferred = []
+    for volume in _volumes(template):
+        name = volume.get("name")
+        if "hostPath" in volume:
+            path = str(_map(volume.get("hostPath")).get("path", ""))
+            if mounts_engine_socket(path):
+                deferred.append(f"volume {name} hostPath {path}")
+            else:
+                problems.append(f"volume {name} hostPath {path}")
+            continue
+        sources = [key for key in volume if key != "name"]
+        if sources and not any(source in RESTRICTED_VOLUME_SOURCES for source in sources):
+            problems.append(f"volume {name} of type {sources[0]}")
+    for _, container in containers(spec):
+        for port in container.get("ports") or []:
+            host_port = _map(port).get("hostPort")
+            if host_port not in (None, 0):
+                problems.append(f"container {container.get('name')} hostPort {host_port}")
+    probe_hosts = _RULES["hostProbesAndHostLifecycle"].check(template.metadata, spec)
+    if probe_hosts:
+        problems.append(probe_hosts)
+    return problems, deferred
+
+
+def check_host_isolation(
+    view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
+) -> None:
+    """SA-RUNTIME-009: no host namespaces, hostPath, hostPort, host probes or risky volumes.
+
+    A hostPath that mounts a container-engine socket is SA-RUNTIME-004's finding; it is
+    noted here but does not fail this control twice.
+    """
+    for template in agent_templates(view, agent_scope(policy, namespace)):
+        problems, deferred = _host_problems(template)
+        evidence.expect(
+            f"{template.owner}: host access",
+            expected=(
+                "no hostNetwork/hostPID/hostIPC, hostPath, hostPort, probe or lifecycle host, "
+                "and only configMap/csi/downwardAPI/emptyDir/ephemeral/image/"
+                "persistentVolumeClaim/projected/secret volumes"
+            ),
+            actual="; ".join(problems) or "none",
+            ok=not problems,
+        )
+        for mount in deferred:
+            evidence.observe(f"{template.owner}: {mount}", "container-engine socket, see SA-RUNTIME-004")
+
+
+def _limits(resources: object) -> Mapping[str, Any]:
+    return _map(_map(resources).get("limits"))
+
+
+def _limit_range_defaults(view: KubernetesView, namespace: str) -> tuple[set[str], list[str]]:
+    covered: set[str] = set()
+    names = []
+    for limit_range in view.list(LIMIT_RANGES, namespace):
+        for item in _map(limit_range.get("spec")).get("limits") or []:
+            if _map(item).get("type") == "Container":
+                defaults = set(_map(_map(item).get("default")))
+                if defaults & {"cpu", "memory"}:
+                    covered |= defaults
+                    names.append(str(_map(limit_range.get("metadata")).get("name")))
+    return covered, names
+
+
+def check_resource_limits(
+    view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
+) -> None:
+    """SA-RUNTIME-010: every agent container has CPU and memory limits.
+
+    Pod-level limits cover every container. Ephemeral containers cannot declare resources,
+    so without pod-level limits they are a warning. In manifests, a LimitRange of the
+    namespace with default limits covers containers that set none (a live pod already
+    carries what the LimitRange filled in).
+    """
+    scope = agent_scope(policy, namespace)
+    templates = agent_templates(view, scope)
+    defaults: tuple[set[str], list[str]] | None = None
+    for ref in agent_containers(templates):
+        pod_limits = _limits(ref.template.spec.get("resources"))
+        limits = {**_limits(ref.container.get("resources")), **pod_limits}
+        missing = [key for key in ("cpu", "memory") if not limits.get(key)]
+        actual = ", ".join(f"{k}={limits[k]}" for k in ("cpu", "memory") if limits.get(k)) or "none"
+        if missing and not view.live:
+            if defaults is None:
+                defaults = _limit_range_defaults(view, scope.namespace)
+            if not set(missing) - defaults[0]:
+                actual += f" (defaults from LimitRange {', '.join(defaults[1])})"
+                missing = []
+        if ref.kind == "ephemeralContainer" and missing:
+            evidence.warn(
+                f"{ref.label}: limits",
+                expected="pod-level limits (ephemeral containers cannot set their own)",
+                actual=actual,
+            )
+            continue
+        evidence.expect(
+            f"{ref.label}: limits",
+            expected="limits.cpu and limits.memory set",
+            actual=actual,
+            ok=not missing,
+        )
