@@ -36,14 +36,23 @@ def parametrize_targets(metafunc: pytest.Metafunc) -> None:
 
     No matching target gives one skipped item reading ``not applicable: no <kind> target``.
     """
-    binding = binding_for(metafunc.definition, metafunc.definition.nodeid)
+    __tracebackhide__ = True
+    problem = ""
+    try:
+        binding = binding_for(metafunc.definition, metafunc.definition.nodeid)
+    except ControlMarkerError as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        # A clear collection error naming the test, without a traceback through pytest.
+        pytest.fail(problem, pytrace=False)
     if binding is None:
         return
     if TARGET_FIXTURE not in metafunc.fixturenames:
-        raise ControlMarkerError(
-            f"{metafunc.definition.nodeid}: a {MARKER_NAME} test receives its target through "
-            f"the {TARGET_FIXTURE} fixture; add {TARGET_FIXTURE} (or a fixture that uses it) "
-            "to the test's arguments"
+        pytest.fail(
+            f"ControlMarkerError: {metafunc.definition.nodeid}: a {MARKER_NAME} test receives its "
+            f"target through the {TARGET_FIXTURE} fixture; add {TARGET_FIXTURE} (or a fixture that "
+            "uses it) to the test's arguments",
+            pytrace=False,
         )
     settings = metafunc.config.stash[SETTINGS_KEY]
     targets = [t for t in settings.all_targets if t.kind in binding.applies_to]

@@ -38,7 +38,7 @@ class ControlBinding:
 
 def register_markers(config: pytest.Config) -> None:
     """Register the plugin's markers so that ``--strict-markers`` accepts them."""
-    config.addinivalue_line("markers", f"{MARKER_NAME}{MARKER_DOC[len(MARKER_NAME):]}")
+    config.addinivalue_line("markers", f"{MARKER_NAME}{MARKER_DOC[len(MARKER_NAME) :]}")
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,13 @@ def _marker_signature(
 ) -> _MarkerArgs:
     if not isinstance(control_id, str) or not control_id.strip():
         raise TypeError("the first argument must be the control ID, a non-empty string")
-    for name, value in (("title", title), ("severity", severity), ("section", section),
-                        ("baseline", baseline), ("remediation", remediation)):
+    for name, value in (
+        ("title", title),
+        ("severity", severity),
+        ("section", section),
+        ("baseline", baseline),
+        ("remediation", remediation),
+    ):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name}= must be a string, got {value!r}")
     kinds = (applies_to,) if isinstance(applies_to, str) else applies_to
@@ -143,16 +148,25 @@ def _catalog_binding(args: _MarkerArgs, control: Control) -> ControlBinding:
 
 def _user_binding(args: _MarkerArgs, catalog: Catalog) -> ControlBinding:
     if args.control_id.upper().startswith("SA-"):
-        close = difflib.get_close_matches(args.control_id, catalog.ids, n=1)
+        wanted = args.control_id.upper()
+        swapped = [
+            i
+            for i in catalog.ids
+            if sorted(i) == sorted(wanted) and i.rsplit("-", 1)[0] == wanted.rsplit("-", 1)[0]
+        ]
+        close = swapped or difflib.get_close_matches(wanted, catalog.ids, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise ControlMarkerError(
-            f"unknown control ID {args.control_id!r}: the SA- prefix is reserved for catalog "
-            f"controls{hint}"
+            f"unknown control ID {args.control_id!r}: the SA- prefix is reserved for catalog controls{hint}"
         )
     missing = [
         name
-        for name, value in (("title", args.title), ("severity", args.severity),
-                            ("section", args.section), ("applies_to", args.applies_to))
+        for name, value in (
+            ("title", args.title),
+            ("severity", args.severity),
+            ("section", args.section),
+            ("applies_to", args.applies_to),
+        )
         if value is None
     ]
     if missing:

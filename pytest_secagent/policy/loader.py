@@ -76,7 +76,11 @@ class _Converter:
         return PolicyError(f"{_where(self.source, node)}: key '{key}': {message}")
 
     def scalar(self, node: yaml.Node) -> Any:
-        return self.constructor.construct_object(node, deep=True)
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise PolicyError(f"{_where(self.source, node)}: not a plain YAML value: {problem}") from None
 
     def convert(self, tp: Any, node: yaml.Node, key: str) -> Any:
         origin = get_origin(tp)

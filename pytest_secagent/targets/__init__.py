@@ -194,8 +194,13 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
+def _masked(spec: str) -> str:
+    """The spec with any password in its user part replaced, so errors never echo it."""
+    return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", spec)
+
+
 def _fail(spec: str, why: str) -> TargetError:
-    return TargetError(f"invalid target {spec!r}: {why}\n{TARGET_FORMS}")
+    return TargetError(f"invalid target {_masked(spec)!r}: {why}\n{TARGET_FORMS}")
 
 
 def _split(spec: str) -> tuple[str, str]:
