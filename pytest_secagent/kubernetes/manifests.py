@@ -188,13 +188,13 @@ class ManifestView:
         """Like :meth:`list` but each object reduced to ``PartialObjectMetadata``."""
         return [metadata_only(obj) for obj in self.list(resource, namespace)]
 
-    def server_version(self) -> None:
+    def server_version(self) -> KubeObject | None:
         """Manifests have no server: always ``None``."""
         return None
 
     def can_i(
         self, user: str, groups: Sequence[str], verb: str, resource: str, namespace: str | None
-    ) -> None:
+    ) -> bool | None:
         """Manifests cannot answer access reviews: always ``None``."""
         return None
 

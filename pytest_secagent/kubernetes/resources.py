@@ -12,6 +12,7 @@ __all__ = [
     "BUILTIN_KINDS",
     "CLUSTER_ROLES",
     "CLUSTER_ROLE_BINDINGS",
+    "CONFIG_AUDIT_REPORTS",
     "CONFIG_MAPS",
     "CRON_JOBS",
     "DAEMON_SETS",
@@ -39,6 +40,7 @@ __all__ = [
     "TCP_ROUTES",
     "TLS_ROUTES",
     "UDP_ROUTES",
+    "VULNERABILITY_REPORTS",
     "WORKLOAD_KINDS",
     "resource_for_kind",
 ]
@@ -72,6 +74,8 @@ TLS_ROUTES = Resource("gateway.networking.k8s.io", "v1alpha2", "tlsroutes")
 TCP_ROUTES = Resource("gateway.networking.k8s.io", "v1alpha2", "tcproutes")
 UDP_ROUTES = Resource("gateway.networking.k8s.io", "v1alpha2", "udproutes")
 DAPR_COMPONENTS = Resource("dapr.io", "v1alpha1", "components")
+VULNERABILITY_REPORTS = Resource("aquasecurity.github.io", "v1alpha1", "vulnerabilityreports")
+CONFIG_AUDIT_REPORTS = Resource("aquasecurity.github.io", "v1alpha1", "configauditreports")
 
 # kind -> (plural, namespaced), per API group; versions do not change either.
 _KINDS: dict[str, dict[str, tuple[str, bool]]] = {

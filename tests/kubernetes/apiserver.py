@@ -114,11 +114,13 @@ def _media_ranges(accept: str) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def _has_secret_data(obj: Any) -> bool:
-    if isinstance(obj, dict):
-        if obj.get("kind") == "Secret" or "items" in obj:
-            if obj.get("kind") == "Secret" and ("data" in obj or "stringData" in obj):
-                return True
-            return any(_has_secret_data(item) for item in obj.get("items") or [])
+    """Whether an answer carries Secret values (a Secret or SecretList with data)."""
+    if not isinstance(obj, dict):
+        return False
+    if obj.get("kind") == "Secret":
+        return "data" in obj or "stringData" in obj
+    if obj.get("kind") == "SecretList":
+        return any("data" in item or "stringData" in item for item in obj.get("items") or [])
     return False
 
 
@@ -658,7 +660,8 @@ class SilentServer:
     def stop(self) -> None:
         """Close the listener and every accepted connection."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         for connection in self._connections:
             connection.close()
         self._socket.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import uuid
 from typing import Any
 
 from tests.kubernetes.cluster import FakeCluster
@@ -241,6 +242,10 @@ def _complete_node(cluster: FakeCluster, node: KubeObject) -> None:
     info.setdefault("architecture", "amd64")
     info.setdefault("osImage", "Debian GNU/Linux 12 (bookworm)")
     info.setdefault("kernelVersion", "6.1.0-21-amd64")
+    name = str(node["metadata"]["name"])
+    info.setdefault("machineID", _hash(f"machine-{name}", 32))
+    info.setdefault("systemUUID", str(uuid.uuid5(uuid.NAMESPACE_DNS, f"system.{name}")))
+    info.setdefault("bootID", str(uuid.uuid5(uuid.NAMESPACE_DNS, f"boot.{name}")))
     status.setdefault("conditions", [{"type": "Ready", "status": "True", "reason": "KubeletReady"}])
     index = cluster.objects("", "nodes").index(node) if node in cluster.objects("", "nodes") else 0
     status.setdefault("addresses", [{"type": "InternalIP", "address": f"192.168.0.{index + 10}"}])
