@@ -90,27 +90,39 @@ class ThreadedTlsServer:
 
 
 @contextlib.contextmanager
-def openssl_server(issued: Issued, workdir: Path, *options: str) -> Iterator[int]:
-    """Run ``openssl s_server`` on 127.0.0.1 with ``options``; yield its port, stop it after."""
+def openssl_server(
+    issued: Issued,
+    workdir: Path,
+    *options: str,
+    address: str = "127.0.0.1",
+    port: int = 0,
+    prefix: Sequence[str] = (),
+) -> Iterator[int]:
+    """Run ``openssl s_server`` on ``address:port`` with ``options``; yield its port, stop it after.
+
+    ``prefix`` runs it elsewhere, e.g. ``("ip", "netns", "exec", NAME)`` (which execs, so the
+    process stopped is s_server itself).
+    """
     log = workdir / f"s_server-{time.monotonic_ns()}.log"
     argv = [
-        "openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", str(issued.cert),
+        *prefix, "openssl", "s_server", "-accept", f"{address}:{port}", "-cert", str(issued.cert),
         "-key", str(issued.key), "-www", *options,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + _START_TIMEOUT
-        port = None
-        while port is None:
-            match = re.search(r"ACCEPT 127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-            if match:
-                port = int(match.group(1))
+        bound = None
+        while bound is None:
+            # s_server names the address only when it chose the port itself.
+            match = re.search(r"^ACCEPT(?: \S+:(\d+))?\s*$", log.read_text(errors="replace"), re.MULTILINE)
+            if match and (match.group(1) or port):
+                bound = int(match.group(1) or port)
             elif process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"openssl s_server did not start: {log.read_text(errors='replace')}")
             else:
                 time.sleep(0.05)
-        yield port
+        yield bound
     finally:
         process.terminate()
         try:
