@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -17,7 +18,11 @@ from pytest_secagent.host.checks.audit import (
     engine_audit_targets,
     watched_paths,
 )
-from pytest_secagent.host.checks.patching import check_patch_currency, pending_apt_security_updates
+from pytest_secagent.host.checks.patching import (
+    apt_periodic_settings,
+    check_patch_currency,
+    pending_apt_security_updates,
+)
 from pytest_secagent.host.local import LocalConnection
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
@@ -148,3 +153,42 @@ def test_host_without_a_package_manager_is_an_error(tmp_path: Path) -> None:
     bare = LocalConnection("bare", prefix=("env", f"PATH={minimal_bin(tmp_path / 'bin')}"))
     with pytest.raises(EvidenceUnavailable, match="neither apt nor dnf"):
         check_patch_currency(bare, Policy(), Evidence())
+
+
+def bound_over(mounts: dict[str, Path]) -> tuple[str, ...]:
+    """A command prefix that runs each command in its own mount namespace with ``mounts`` bound."""
+    require_root()
+    require_tool("unshare", "util-linux")
+    binds = " && ".join(f"mount --bind {source} {target}" for target, source in mounts.items())
+    return ("unshare", "-m", "--propagation", "private", "sh", "-c", f'{binds} && exec "$@"', "sh")
+
+
+def test_unattended_upgrades_configuration_is_read(tmp_path: Path) -> None:
+    conf = tmp_path / "apt.conf.d"
+    conf.mkdir()
+    (conf / "20auto-upgrades").write_text(
+        'APT::Periodic::Update-Package-Lists "1";\n'
+        '// APT::Periodic::Unattended-Upgrade "0";\n'
+        'APT::Periodic::Unattended-Upgrade "1"; // on\n'
+    )
+    (conf / "99override").write_text('APT::Periodic::Unattended-Upgrade "0";\n')
+    host = LocalConnection("mnt", prefix=bound_over({"/etc/apt/apt.conf.d": conf}))
+    settings, sources = apt_periodic_settings(host)
+    assert settings["Unattended-Upgrade"] == "0", "the later file wins, as in apt"
+    assert sources == ["/etc/apt/apt.conf.d/20auto-upgrades", "/etc/apt/apt.conf.d/99override"]
+    (conf / "99override").unlink()
+    assert apt_periodic_settings(host)[0]["Unattended-Upgrade"] == "1"
+
+
+def test_old_pending_reboot_fails(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    marker = run_dir / "reboot-required"
+    marker.write_text("*** System restart required ***\n")
+    eight_days_ago = time.time() - 8 * 86400
+    os.utime(marker, (eight_days_ago, eight_days_ago))
+    host = LocalConnection("mnt", timeout=60, prefix=bound_over({"/run": run_dir}))
+    evidence = Evidence()
+    check_patch_currency(host, Policy(), evidence)
+    assert verdicts(evidence)["pending reboot"] is Verdict.FAIL
+    assert "reboot required for 8.0 days" in line(evidence, "pending reboot")

@@ -7,7 +7,13 @@ import shlex
 
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.host.base import HostConnection
-from pytest_secagent.host.checks.common import process_names, stat_path, systemd_running, unit_state
+from pytest_secagent.host.checks.common import (
+    find_tools,
+    process_names,
+    stat_paths,
+    systemd_running,
+    unit_state,
+)
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
 
@@ -60,17 +66,21 @@ def watched_paths(rules: str) -> list[str]:
 def engine_audit_targets(host: HostConnection) -> dict[str, str]:
     """The container engine's files that exist on the host, by what they are."""
     targets: dict[str, str] = {}
-    for binary in ("dockerd", "containerd"):
-        path = host.which(binary)
+    for binary, path in find_tools(host, ["dockerd", "containerd"]).items():
         if path is not None:
             targets[f"{binary} binary"] = path
-    for unit in ("docker.service", "docker.socket", "containerd.service"):
-        for folder in _UNIT_DIRS:
-            if stat_path(host, f"{folder}/{unit}") is not None:
-                targets[unit] = f"{folder}/{unit}"
-                break
+    units = {
+        f"{folder}/{unit}": unit
+        for unit in ("docker.service", "docker.socket", "containerd.service")
+        for folder in _UNIT_DIRS
+    }
+    candidates = [*units, *_FIXED_TARGETS.values()]
+    existing = {path for path, info in stat_paths(host, candidates).items() if info is not None}
+    for path, unit in units.items():
+        if path in existing and unit not in targets:
+            targets[unit] = path
     for label, path in _FIXED_TARGETS.items():
-        if stat_path(host, path) is not None:
+        if path in existing:
             targets[label] = path
     return targets
 

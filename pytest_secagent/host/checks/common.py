@@ -10,9 +10,11 @@ from pytest_secagent.outcomes import EvidenceUnavailable
 __all__ = [
     "FileInfo",
     "UnitState",
+    "find_tools",
     "host_epoch",
     "process_names",
     "stat_path",
+    "stat_paths",
     "systemd_running",
     "unit_state",
 ]
@@ -56,6 +58,38 @@ def stat_path(host: HostConnection, path: str) -> FileInfo | None:
         raise EvidenceUnavailable(f"{host.target_id}: unexpected stat output for {path}: {result.stdout!r}")
     mode, uid, user, gid, group, mtime, kind = fields
     return FileInfo(path, int(mode, 8), int(uid), user, int(gid), group, int(mtime), kind)
+
+
+def stat_paths(host: HostConnection, paths: list[str]) -> dict[str, FileInfo | None]:
+    """Metadata of several paths in one command; ``None`` for those that do not exist."""
+    if not paths:
+        return {}
+    result = host.run(["stat", "-L", "-c", "%a|%u|%U|%g|%G|%Y|%F|%n", "--", *paths])
+    found: dict[str, FileInfo | None] = dict.fromkeys(paths)
+    for line in result.stdout.splitlines():
+        fields = line.split("|", 7)
+        if len(fields) == 8 and fields[7] in found:
+            mode, uid, user, gid, group, mtime, kind, path = fields
+            found[path] = FileInfo(path, int(mode, 8), int(uid), user, int(gid), group, int(mtime), kind)
+    errors = [
+        line for line in result.stderr.splitlines()
+        if line.strip() and "No such file or directory" not in line and "Not a directory" not in line
+    ]
+    if errors:
+        raise EvidenceUnavailable(f"{host.target_id}: cannot stat: {'; '.join(errors)[:500]}")
+    return found
+
+
+def find_tools(host: HostConnection, names: list[str]) -> dict[str, str | None]:
+    """Absolute paths of several executables on the host, in one command."""
+    script = 'for n in "$@"; do p=$(command -v -- "$n") || p=; echo "$n=$p"; done'
+    result = host.run(["sh", "-c", script, "sh", *names])
+    found: dict[str, str | None] = dict.fromkeys(names)
+    for line in result.stdout.splitlines():
+        name, _, path = line.partition("=")
+        if name in found and path.startswith("/"):
+            found[name] = path
+    return found
 
 
 def host_epoch(host: HostConnection) -> int:

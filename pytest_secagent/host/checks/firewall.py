@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.host.base import HostConnection
+from pytest_secagent.host.checks.common import find_tools
 from pytest_secagent.host.checks.iptables import parse_iptables_save
 from pytest_secagent.host.checks.nftables import parse_nft_ruleset
 from pytest_secagent.host.checks.rules import (
@@ -59,8 +60,21 @@ def _read(host: HostConnection, argv: Sequence[str]) -> str:
     return result.stdout
 
 
-def _kernel_rules(host: HostConnection, admin: list[Network], found: _Sources) -> None:
-    if host.which("nft"):
+_TOOLS = [
+    "nft",
+    "iptables-save",
+    "ip6tables-save",
+    "iptables-legacy-save",
+    "ip6tables-legacy-save",
+    "ufw",
+    "firewall-cmd",
+]
+
+
+def _kernel_rules(
+    host: HostConnection, admin: list[Network], found: _Sources, tools: dict[str, str | None]
+) -> None:
+    if tools["nft"]:
         text = _read(host, ["nft", "-j", "list", "ruleset"])
         try:
             base, chains = parse_nft_ruleset(text, admin)
@@ -75,7 +89,7 @@ def _kernel_rules(host: HostConnection, admin: list[Network], found: _Sources) -
     if (host.read_text("/proc/net/ip6_tables_names") or "").strip():
         readers.append(("ip6tables-legacy-save", "ip6"))
     for tool, family in readers:
-        if host.which(tool):
+        if tools[tool]:
             text = _read(host, [tool])
             base, by_name = parse_iptables_save(text, family, admin, tool)
             found.read.append(tool)
@@ -83,8 +97,6 @@ def _kernel_rules(host: HostConnection, admin: list[Network], found: _Sources) -
 
 
 def _ufw(host: HostConnection, admin: list[Network]) -> tuple[bool, list[str]] | None:
-    if not host.which("ufw"):
-        return None
     text = _read(host, ["ufw", "status", "verbose"])
     if "Status: active" not in text:
         return None
@@ -99,8 +111,6 @@ def _ufw(host: HostConnection, admin: list[Network]) -> tuple[bool, list[str]] |
 
 
 def _firewalld(host: HostConnection) -> tuple[bool, list[str]] | None:
-    if not host.which("firewall-cmd"):
-        return None
     state = host.run(["firewall-cmd", "--state"])
     if state.stdout.strip() != "running":
         return None
@@ -125,8 +135,13 @@ def check_inbound_default_deny(host: HostConnection, policy: Policy, evidence: E
     """
     admin = admin_networks(policy)
     found = _Sources(verdicts=[], read=[], frontends={})
-    _kernel_rules(host, admin, found)
-    for name, probe in (("ufw", _ufw(host, admin)), ("firewalld", _firewalld(host))):
+    tools = find_tools(host, _TOOLS)
+    _kernel_rules(host, admin, found, tools)
+    frontends = (
+        ("ufw", _ufw(host, admin) if tools["ufw"] else None),
+        ("firewalld", _firewalld(host) if tools["firewall-cmd"] else None),
+    )
+    for name, probe in frontends:
         if probe is not None:
             found.frontends[name] = probe
             found.read.append(name)
