@@ -171,17 +171,26 @@ class _Transport:
         body: KubeObject | None,
         timeout: float,
     ) -> _Reply:
-        response, status, _ = self.api_client.call_api(
-            path,
-            method,
-            query_params=list(query),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=timeout,
-        )
-        return _Reply(int(status), bytes(response.data or b""))
+        try:
+            result = self.api_client.call_api(
+                path,
+                method,
+                query_params=list(query),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except AttributeError as exc:
+            # Those releases fail to decode the empty body of their own TLS-error exception.
+            failure = exc.__context__
+            if isinstance(failure, self._exception) and not failure.status:
+                raise _Unreachable(str(failure.reason).replace("\n", ": ")) from failure
+            raise
+        # The raw urllib3 response (some releases wrap it in a (data, status, headers) tuple).
+        response = result[0] if isinstance(result, tuple) else result
+        return _Reply(int(response.status), bytes(response.data or b""))
 
     def close(self) -> None:
         self.api_client.close()

@@ -146,15 +146,22 @@ def test_field_selectors(core: Any) -> None:
 
 def test_metadata_only_list(core: Any, server: FakeApiServer) -> None:
     accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
-    response = core.api_client.call_api(
-        *core.api_client.param_serialize(
+    path = "/api/v1/namespaces/atlan-agent/secrets"
+    api = core.api_client
+    if hasattr(api, "param_serialize"):  # the client's 37+ generation
+        request = api.param_serialize(
+            "GET", path, header_params={"Accept": accept}, auth_settings=["BearerToken"]
+        )
+        response = api.call_api(*request)
+        response.read()
+    else:
+        response = api.call_api(
+            path,
             "GET",
-            "/api/v1/namespaces/atlan-agent/secrets",
             header_params={"Accept": accept},
             auth_settings=["BearerToken"],
+            _preload_content=False,
         )
-    )
-    response.read()
     document = json.loads(response.data)
     assert document["kind"] == "PartialObjectMetadataList"
     assert document["apiVersion"] == "meta.k8s.io/v1"
