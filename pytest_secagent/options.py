@@ -20,6 +20,7 @@ from pytest_secagent.model import Severity
 from pytest_secagent.policy import LoadedPolicy, PolicyError, load_policy
 from pytest_secagent.redaction import Redactor
 from pytest_secagent.targets import PolicyTarget, Target, TargetError, parse_target
+from pytest_secagent.waivers import WaiverError, WaiverSet, load_waivers
 
 __all__ = [
     "DEFAULT_POLICY_FILENAME",
@@ -53,6 +54,22 @@ USAGE_BAD_CONTROL_PATTERN = (
     "SA-NET-007 or 'SA-RUNTIME-*'"
 )
 USAGE_BAD_REDACT = "secagent_redact: {value!r} is not a valid regular expression: {error}"
+USAGE_MISSING_WAIVERS = (
+    "{option}: waiver file {path} does not exist; give the path of a YAML waiver file "
+    "(the format is in the README, section 'Waivers')"
+)
+USAGE_BAD_WAIVERS = (
+    "secagent waivers {error}\n"
+    "fix the waiver file (the format is in the README, section 'Waivers')"
+)
+USAGE_BAD_WAIVER_MAX_DAYS = (
+    "{source}: key 'waivers.max_days': expected a positive number of days, got {value}"
+)
+USAGE_ALLOW_ERRORS_WITHOUT_GATE = (
+    "{option} needs --secagent-fail-on: only the severity gate can let unverified controls pass; "
+    "add --secagent-fail-on LEVEL (low, medium, high or critical)"
+)
+USAGE_JSON_IS_DIRECTORY = "{option}: {path} is a directory; give a file name such as {path}/secagent.json"
 
 SETTINGS_KEY = pytest.StashKey["Settings"]()
 _CONTROL_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!.-]+$")
@@ -72,6 +89,11 @@ class Settings:
     include_suites: bool = True
     redact_patterns: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    waivers: WaiverSet | None = None
+    strict_waivers: bool = False
+    fail_on: Severity | None = None
+    allow_errors: bool = False
+    json_path: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -168,6 +190,42 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="do not collect the built-in suites; run only the test files given",
     )
+    group.addoption(
+        "--secagent-waivers",
+        dest="secagent_waivers",
+        metavar="FILE",
+        default=None,
+        help="waiver file (YAML): failures accepted until an expiry date, with reason and owner",
+    )
+    group.addoption(
+        "--secagent-strict-waivers",
+        action="store_true",
+        dest="secagent_strict_waivers",
+        default=None,
+        help="fail the run when a waiver has expired or matched no failure",
+    )
+    group.addoption(
+        "--secagent-fail-on",
+        dest="secagent_fail_on",
+        metavar="LEVEL",
+        default=None,
+        help="severity gate: failures of this severity or higher (low, medium, high, critical) fail "
+        "the run, lower ones do not; unverified controls fail it too (exit status 6)",
+    )
+    group.addoption(
+        "--secagent-allow-errors",
+        action="store_true",
+        dest="secagent_allow_errors",
+        default=None,
+        help="with --secagent-fail-on: controls that could not be verified do not fail the run",
+    )
+    group.addoption(
+        "--secagent-json",
+        dest="secagent_json",
+        metavar="FILE",
+        default=None,
+        help="write the results as JSON (schema: pytest_secagent/schemas/results-v1.json)",
+    )
     parser.addini("secagent_targets", "targets to check, one URI per line", type="linelist")
     parser.addini("secagent_policy", "policy file (YAML), relative to the rootdir", type="string")
     parser.addini("secagent_controls", "control ID patterns to run, one per line", type="linelist")
@@ -176,6 +234,17 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("secagent_timeout", "timeout of every network or remote call, seconds", type="string")
     parser.addini("secagent_active_probes", "run the active network probes", type="bool", default=False)
     parser.addini("secagent_suites", "collect the built-in suites", type="bool", default=True)
+    parser.addini("secagent_waivers", "waiver file (YAML), relative to the rootdir", type="string")
+    parser.addini(
+        "secagent_strict_waivers", "fail the run on expired or unused waivers", type="bool", default=False
+    )
+    parser.addini("secagent_fail_on", "severity gate: lowest severity whose failures fail the run",
+                  type="string")
+    parser.addini(
+        "secagent_allow_errors", "with the severity gate: unverified controls do not fail the run",
+        type="bool", default=False,
+    )
+    parser.addini("secagent_json", "JSON results file, relative to the rootdir", type="string")
     parser.addini(
         "secagent_redact",
         "regular expressions whose matches are masked in evidence and reports",
@@ -233,6 +302,40 @@ def _severity(value: str, option: str) -> Severity:
         return Severity.parse(value)
     except ValueError as exc:
         raise pytest.UsageError(USAGE_BAD_SEVERITY.format(option=option, error=exc)) from None
+
+
+def _option_path(config: pytest.Config, name: str, flag: str) -> tuple[Path, str] | None:
+    """A path option: the command line (relative to the invocation dir), else the ini (to the rootdir)."""
+    option = config.getoption(name)
+    if option:
+        path = Path(option)
+        return (path if path.is_absolute() else Path(config.invocation_params.dir) / path), flag
+    ini = str(config.getini(name) or "")
+    if ini:
+        path = Path(ini)
+        return (path if path.is_absolute() else config.rootpath / path), f"{name} (ini)"
+    return None
+
+
+def _waivers(config: pytest.Config, loaded: LoadedPolicy) -> WaiverSet | None:
+    found = _option_path(config, "secagent_waivers", "--secagent-waivers")
+    if found is None:
+        return None
+    path, option = found
+    if not path.is_file():
+        raise pytest.UsageError(USAGE_MISSING_WAIVERS.format(option=option, path=path))
+    max_days = loaded.policy.waivers.max_days
+    if max_days < 1:
+        raise pytest.UsageError(USAGE_BAD_WAIVER_MAX_DAYS.format(source=loaded.source, value=max_days))
+    try:
+        return load_waivers(path, max_days=max_days)
+    except WaiverError as exc:
+        raise pytest.UsageError(USAGE_BAD_WAIVERS.format(error=exc)) from None
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    option = config.getoption(name)
+    return bool(option) if option is not None else bool(config.getini(name))
 
 
 def resolve_settings(config: pytest.Config) -> Settings:
@@ -312,6 +415,26 @@ def resolve_settings(config: pytest.Config) -> Settings:
         except re.error as exc:
             raise pytest.UsageError(USAGE_BAD_REDACT.format(value=pattern, error=exc)) from None
 
+    cli_fail_on = config.getoption("secagent_fail_on")
+    ini_fail_on = config.getini("secagent_fail_on")
+    if cli_fail_on:
+        fail_on: Severity | None = _severity(cli_fail_on, "--secagent-fail-on")
+    elif ini_fail_on:
+        fail_on = _severity(str(ini_fail_on), "secagent_fail_on (ini)")
+    else:
+        fail_on = None
+    allow_errors = _flag(config, "secagent_allow_errors")
+    if allow_errors and fail_on is None:
+        option = (
+            "--secagent-allow-errors" if config.getoption("secagent_allow_errors")
+            else "secagent_allow_errors (ini)"
+        )
+        raise pytest.UsageError(USAGE_ALLOW_ERRORS_WITHOUT_GATE.format(option=option))
+
+    json_found = _option_path(config, "secagent_json", "--secagent-json")
+    if json_found is not None and json_found[0].is_dir():
+        raise pytest.UsageError(USAGE_JSON_IS_DIRECTORY.format(option=json_found[1], path=json_found[0]))
+
     return Settings(
         targets=targets,
         policy=loaded,
@@ -323,4 +446,9 @@ def resolve_settings(config: pytest.Config) -> Settings:
         include_suites=include_suites,
         redact_patterns=redact,
         sources=sources,
+        waivers=_waivers(config, loaded),
+        strict_waivers=_flag(config, "secagent_strict_waivers"),
+        fail_on=fail_on,
+        allow_errors=allow_errors,
+        json_path=json_found[0] if json_found is not None else None,
     )

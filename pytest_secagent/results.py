@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import pytest
 
+from pytest_secagent import waivers
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.keys import BINDING_KEY, DETAIL_KEY, EVIDENCE_KEY, OUTCOME_KEY
 from pytest_secagent.markers import ControlBinding
 from pytest_secagent.model import Outcome
+from pytest_secagent.options import SETTINGS_KEY
 from pytest_secagent.outcomes import NOT_APPLICABLE_PREFIX, NOT_OBSERVABLE_PREFIX, EvidenceUnavailable
 from pytest_secagent.targets import Target
+from pytest_secagent.waivers import WaiverMatch
 
-__all__ = ["RECORD_ATTRIBUTE", "ResultRecorder", "skip_reason"]
+__all__ = ["RECORD_ATTRIBUTE", "WAIVED_SECTION", "WAIVER_EXPIRED_SECTION", "ResultRecorder", "skip_reason"]
 
 RECORD_ATTRIBUTE = "secagent"
+WAIVED_SECTION = "secagent: waived failure"
+WAIVER_EXPIRED_SECTION = "secagent: waiver expired"
+WAIVER_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def skip_reason(report: pytest.TestReport) -> str:
@@ -67,6 +73,7 @@ class ResultRecorder:
             "target_uri": target.uri if target is not None else "",
             "outcome": outcome.value if outcome is not None else "",
             "detail": self._redact(item.stash.get(DETAIL_KEY, "")),
+            "waiver": item.stash.get(WAIVER_KEY, None),
             "evidence": [
                 {"name": o.name, "expected": o.expected, "actual": o.actual, "verdict": o.verdict.value}
                 for o in (evidence.observations if evidence is not None else ())
@@ -91,6 +98,7 @@ class ResultRecorder:
             ("evidence", evidence),
             ("remediation", record["remediation"]),
             ("references", " ".join(record["references"])),
+            *_waiver_properties(record.get("waiver")),
         ]
 
     def _settle_call(self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
@@ -158,8 +166,70 @@ class ResultRecorder:
         if report.failed and not isinstance(report.longrepr, str):
             # A failure message may quote observed values: mask credentials in it too.
             report.longrepr = self._redact(str(report.longrepr))
+        if call.when == "call" and item.stash.get(OUTCOME_KEY, None) is Outcome.FAILED:
+            self._apply_waiver(item, report, binding)
         setattr(report, RECORD_ATTRIBUTE, self._record(item, binding))
         return report
+
+    def _apply_waiver(self, item: pytest.Item, report: pytest.TestReport, binding: ControlBinding) -> None:
+        """Turn a failure into ``waived`` when a current waiver matches; say so when it expired.
+
+        Only failures are waivable: an error (evidence that could not be gathered) never is.
+        """
+        settings = item.config.stash.get(SETTINGS_KEY, None)
+        if settings is None or settings.waivers is None:
+            return
+        target = _target_of(item)
+        match: WaiverMatch | None = settings.waivers.match(
+            binding.control.id, target.id if target else "", target.uri if target else "", waivers.today()
+        )
+        if match is None:
+            return
+        waiver = match.waiver
+        where = f"{settings.waivers.source}, {waiver.label}"
+        if not match.applied:
+            item.stash[WAIVER_KEY] = waiver.as_dict("expired")
+            report.sections.append((
+                WAIVER_EXPIRED_SECTION,
+                f"the waiver of {waiver.control} owned by {waiver.owner} expired on {waiver.expires} "
+                f"({where}); it no longer applies, so this failure counts. Fix the control, or renew "
+                f"the waiver with a new expiry date. Its reason was: {waiver.reason}",
+            ))
+            return
+        item.stash[WAIVER_KEY] = waiver.as_dict("applied")
+        item.stash[OUTCOME_KEY] = Outcome.WAIVED
+        report.sections.append((WAIVED_SECTION, report.longreprtext))
+        path, lineno, _ = report.location
+        report.outcome = "skipped"
+        report.longrepr = (
+            str(path),
+            (lineno or 0) + 1,
+            f"waived until {waiver.expires} by {waiver.owner}: {waiver.reason} ({where})",
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, str | tuple[str, Mapping[str, bool]]] | None:
+        """Show a waived failure as ``waived`` (``w``, ``WAIVED``), never as passed or skipped."""
+        record = getattr(report, RECORD_ATTRIBUTE, None)
+        waived = isinstance(record, dict) and record.get("outcome") == Outcome.WAIVED.value
+        if report.when == "call" and waived:
+            return "waived", "w", ("WAIVED", {"yellow": True})
+        return None
+
+
+def _waiver_properties(waiver: dict[str, Any] | None) -> list[tuple[str, object]]:
+    if not waiver:
+        return []
+    return [
+        ("waiver_status", waiver["status"]),
+        ("waiver_reason", waiver["reason"]),
+        ("waiver_owner", waiver["owner"]),
+        ("waiver_expires", waiver["expires"]),
+        ("waiver_target", waiver["target"]),
+        ("waiver_entry", waiver["entry"]),
+    ]
 
 
 def _first_line(report: pytest.TestReport) -> str:

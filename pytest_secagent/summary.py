@@ -1,28 +1,39 @@
-"""The controller's view of the run: one result per control and target, and the summary table."""
+"""The controller's view of the run: one result per control and target, the gate and the summary.
+
+Registered only on the controller (also under xdist), so everything here happens once: the
+terminal summary, the severity gate's exit status, the waiver accounting and the JSON file.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from pytest_secagent import waivers
 from pytest_secagent.catalog import load_catalog
-from pytest_secagent.model import Outcome
+from pytest_secagent.gate import GateVerdict, evaluate_gate, gated_exit_status
+from pytest_secagent.json_report import build_document, write_json
+from pytest_secagent.model import Outcome, Severity
+from pytest_secagent.options import SETTINGS_KEY, Settings
 from pytest_secagent.results import RECORD_ATTRIBUTE
+from pytest_secagent.scoring import format_score, score
+from pytest_secagent.waivers import WaiverState, WaiverStatus, waiver_states
 
 __all__ = ["ComplianceResults", "ControlResult"]
 
 _COLUMNS = (
     ("passed", Outcome.PASSED),
     ("failed", Outcome.FAILED),
+    ("waived", Outcome.WAIVED),
     ("errors", Outcome.ERROR),
     ("n/a", Outcome.NOT_APPLICABLE),
     ("not observable", Outcome.NOT_OBSERVABLE),
     ("skipped", Outcome.SKIPPED),
 )
-
 
 @dataclass
 class ControlResult:
@@ -33,6 +44,8 @@ class ControlResult:
     outcome: Outcome
     duration: float = 0.0
     phases: dict[str, str] = field(default_factory=dict)
+    start: float = 0.0
+    stop: float = 0.0
 
     @property
     def control_id(self) -> str:
@@ -44,17 +57,48 @@ class ControlResult:
         """The control's baseline section."""
         return str(self.record["section"])
 
+    @property
+    def severity(self) -> Severity:
+        """The control's severity."""
+        return Severity.parse(str(self.record["severity"]))
+
+    @property
+    def target(self) -> str:
+        """The target's ID, empty when the control had no target."""
+        return str(self.record.get("target") or "")
+
+    @property
+    def waiver(self) -> dict[str, Any] | None:
+        """The waiver that matched a failure of this result (applied or expired), if any."""
+        waiver = self.record.get("waiver")
+        return waiver if isinstance(waiver, dict) else None
+
 
 class ComplianceResults:
-    """Collects control results on the controller (also under xdist) and prints the summary."""
+    """Collects control results on the controller and turns them into the run's verdict."""
 
     def __init__(self) -> None:
         self.results: dict[str, ControlResult] = {}
+        self.other_failures: dict[str, str] = {}
+        self.started = 0.0
+        self.finished = 0.0
+        self.gate: GateVerdict | None = None
+        self.gate_note = ""
+        self.waiver_states: list[WaiverState] = []
+        self.exit_status: int | None = None
+        self.json_written: str | None = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Note when the run started."""
+        self.started = dt.datetime.now(dt.timezone.utc).timestamp()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep the latest record of each control test; the teardown record is final."""
         record = getattr(report, RECORD_ATTRIBUTE, None)
         if not isinstance(record, dict):
+            if report.failed:
+                self.other_failures.setdefault(report.nodeid, report.when or "?")
             return
         outcome_text = record.get("outcome") or ""
         try:
@@ -69,7 +113,15 @@ class ComplianceResults:
             outcome = Outcome.ERROR
         if report.failed and report.when == "teardown":
             outcome = Outcome.ERROR
-        self.results[report.nodeid] = ControlResult(report.nodeid, record, outcome, duration, phases)
+        start = previous.start if previous and previous.start else float(getattr(report, "start", 0.0))
+        stop = max(previous.stop if previous else 0.0, float(getattr(report, "stop", 0.0)))
+        self.results[report.nodeid] = ControlResult(
+            report.nodeid, record, outcome, duration, phases, start, stop
+        )
+
+    def ordered(self) -> list[ControlResult]:
+        """The results sorted by control and target."""
+        return sorted(self.results.values(), key=lambda r: (r.control_id, r.target, r.nodeid))
 
     def counts_by_section(self) -> dict[str, Counter[Outcome]]:
         """Outcome counts per baseline section, in catalog order, custom sections last."""
@@ -78,31 +130,124 @@ class ComplianceResults:
             ordered.setdefault(result.section, Counter())[result.outcome] += 1
         return {section: counts for section, counts in ordered.items() if counts}
 
+    def counts_by_severity(self) -> dict[Severity, Counter[Outcome]]:
+        """Outcome counts per severity, critical first."""
+        counts = {s: Counter[Outcome]() for s in sorted(Severity, key=lambda s: -s.rank)}
+        for result in self.results.values():
+            counts[result.severity][result.outcome] += 1
+        return counts
+
+    def totals(self) -> Counter[Outcome]:
+        """Outcome counts over every result."""
+        return Counter(r.outcome for r in self.results.values())
+
+    def _settle_waivers(self, settings: Settings) -> None:
+        if settings.waivers is None:
+            return
+        applied = [
+            int(r.waiver["entry"])
+            for r in self.results.values()
+            if r.waiver is not None and r.waiver.get("status") == "applied"
+        ]
+        controls_run = {r.control_id for r in self.results.values()}
+        self.waiver_states = waiver_states(settings.waivers, applied, controls_run, waivers.today())
+
+    @property
+    def waiver_problems(self) -> list[WaiverState]:
+        """Expired waivers and current waivers that matched no failure of a control that ran."""
+        return [s for s in self.waiver_states if s.problem]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Settle the waivers, apply the gate to the exit status, and write the JSON results."""
+        self.finished = dt.datetime.now(dt.timezone.utc).timestamp()
+        settings: Settings | None = session.config.stash.get(SETTINGS_KEY, None)
+        if settings is None:
+            return
+        self._settle_waivers(settings)
+        problems = len(self.waiver_problems) if settings.strict_waivers else 0
+        status: int | pytest.ExitCode = session.exitstatus
+        if settings.fail_on is not None:
+            self.gate = evaluate_gate(
+                ((r.outcome, r.severity) for r in self.results.values()),
+                fail_on=settings.fail_on,
+                allow_errors=settings.allow_errors,
+                other_test_failures=len(self.other_failures),
+                waiver_problems=problems,
+            )
+            if session.shouldfail or session.shouldstop:
+                # A run cut short (-x, --maxfail) did not check everything: keep pytest's status.
+                self.gate_note = "not applied: the run stopped early, so pytest's exit status stands"
+            else:
+                status = gated_exit_status(status, self.gate)
+        elif problems and status == pytest.ExitCode.OK:
+            status = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = status
+        self.exit_status = int(status)
+        if settings.json_path is not None:
+            document = build_document(self, settings, session.config)
+            write_json(settings.json_path, document)
+            self.json_written = str(settings.json_path)
+
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        """Print the compliance table: one row per baseline section."""
-        counts = self.counts_by_section()
-        if not counts:
-            return
+        """Print the compliance table, what failed or was waived, the waivers and the gate."""
         tr = terminalreporter
+        counts = self.counts_by_section()
+        if counts:
+            self._write_table(tr, counts)
+            self._write_findings(tr)
+        self._write_waivers(tr)
+        if self.gate is not None:
+            tr.write_line(f"secagent gate: {self.gate_note or self.gate.describe()}")
+        if self.json_written:
+            tr.write_line(f"secagent JSON results: {self.json_written}")
+
+    def _write_table(self, tr: pytest.TerminalReporter, counts: dict[str, Counter[Outcome]]) -> None:
         tr.write_sep("=", "secagent compliance summary")
         width = max(len("section"), *(len(s) for s in counts))
-        header = f"{'section':<{width}}  " + "  ".join(f"{name:>{len(name)}}" for name, _ in _COLUMNS)
+        header = f"{'section':<{width}}  " + "  ".join(name for name, _ in _COLUMNS) + "  score"
         tr.write_line(header)
         total: Counter[Outcome] = Counter()
         for section, counter in counts.items():
             total.update(counter)
             cells = "  ".join(f"{counter[o]:>{len(name)}}" for name, o in _COLUMNS)
-            tr.write_line(f"{section:<{width}}  {cells}")
+            tr.write_line(f"{section:<{width}}  {cells}  {format_score(score(counter)):>5}")
         cells = "  ".join(f"{total[o]:>{len(name)}}" for name, o in _COLUMNS)
-        tr.write_line(f"{'total':<{width}}  {cells}")
-        failed = sorted(
-            (r for r in self.results.values() if r.outcome in (Outcome.FAILED, Outcome.ERROR)),
-            key=lambda r: (r.control_id, r.record.get("target", "")),
-        )
-        for result in failed:
-            label = "FAILED" if result.outcome is Outcome.FAILED else "ERROR"
-            tr.write_line(
+        tr.write_line(f"{'total':<{width}}  {cells}  {format_score(score(total)):>5}")
+
+    def _write_findings(self, tr: pytest.TerminalReporter) -> None:
+        labels = {Outcome.FAILED: "FAILED", Outcome.ERROR: "ERROR", Outcome.WAIVED: "WAIVED"}
+        for result in self.ordered():
+            label = labels.get(result.outcome)
+            if label is None:
+                continue
+            line = (
                 f"{label} {result.control_id} [{result.record['severity']}] on "
-                f"{result.record.get('target') or '-'}: {result.record.get('title', '')}"
+                f"{result.target or '-'}: {result.record.get('title', '')}"
+            )
+            waiver = result.waiver
+            if waiver is not None and result.outcome is Outcome.WAIVED:
+                line += (
+                    f" -- waived until {waiver['expires']} by {waiver['owner']}: {waiver['reason']}"
+                )
+            elif waiver is not None:
+                line += f" -- waiver expired on {waiver['expires']} (owner {waiver['owner']})"
+            tr.write_line(line)
+
+    def _write_waivers(self, tr: pytest.TerminalReporter) -> None:
+        notes = {
+            WaiverStatus.EXPIRED: "expired on {expires}; it no longer applies",
+            WaiverStatus.UNUSED: "matched no failure; remove it, or fix its control or target pattern",
+            WaiverStatus.NOT_RUN: "its control did not run in this session",
+        }
+        listed = [s for s in self.waiver_states if s.status in notes]
+        if not listed:
+            return
+        tr.write_sep("-", "secagent waivers not applied")
+        for state in listed:
+            waiver = state.waiver
+            note = notes[state.status].format(expires=waiver.expires)
+            tr.write_line(
+                f"{state.status.value.upper()} waiver {waiver.label} {waiver.control} on {waiver.target} "
+                f"(owner {waiver.owner}, expires {waiver.expires}): {note}"
             )
