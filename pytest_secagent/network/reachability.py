@@ -368,7 +368,9 @@ class HostVantage:
         output = result.stdout + result.stderr
         if result.exit_status == _TIMEOUT_EXIT:
             return TlsReach(destination, False, error=f"no answer in {timeout:g}s")
-        version = _field(output, r"^\s*Protocol\s*:\s*(\S+)")
+        version = _field(output, r"^(?:New|Reused), (TLSv[\d.]+|SSLv3),") or _field(
+            output, r"^\s*Protocol\s*:\s*(\S+)"
+        )
         selected = _field(output, r"^ALPN protocol:\s*(\S+)")
         verify = _field(output, r"^\s*Verify return code:\s*(.+)$")
         if result.exit_status != 0 or verify is None or not verify.startswith("0 "):
