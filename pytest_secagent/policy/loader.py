@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import types
 import typing
@@ -30,8 +31,17 @@ class LoadedPolicy:
     sha256: str
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's safe loader where PyYAML was built with it; both keep line marks on nodes.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A safe loader; the policy is composed into nodes so that errors can name lines."""
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _where(source: str, node: yaml.Node | None) -> str:
@@ -149,7 +159,7 @@ class _Converter:
             return cls()
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, key or "(top level)", f"expected a mapping, got {_describe(node)}")
-        hints = typing.get_type_hints(cls)
+        hints = _hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for knode, vnode in node.value:
