@@ -91,8 +91,8 @@ def test_ssh_timeout_kills_the_remote_command(sshd: Sshd, tmp_path: Path) -> Non
     connection = _ssh(sshd)
     try:
         with pytest.raises(EvidenceUnavailable, match=r"did not finish within 1 s"):
-            connection.run(["sh", "-c", f"sleep 4; touch {marker}"], timeout=1)
-        time.sleep(4.5)
+            connection.run(["sh", "-c", f"sleep 2; touch {marker}"], timeout=1)
+        time.sleep(2.5)
         assert not marker.exists()
         assert connection.run(["true"]).succeeded
     finally:
