@@ -79,8 +79,11 @@ def _namespace(name: str, hosts: str) -> Iterator[str]:
     _run("ip", "netns", "add", name)
     etc = _NETNS_ETC / name
     try:
-        etc.mkdir(parents=True, exist_ok=False)
-        (etc / "hosts").write_text(hosts)
+        for _ in range(3):  # another run may remove an empty /etc/netns in between
+            with contextlib.suppress(FileNotFoundError):
+                etc.mkdir(parents=True, exist_ok=False)
+                (etc / "hosts").write_text(hosts)
+                break
         _run("ip", "-n", name, "link", "set", "lo", "up")
         yield name
     finally:
