@@ -30,6 +30,7 @@ from pytest_secagent.host.engine.checks import (
     check_read_only_root,
     check_resource_limits,
 )
+from pytest_secagent.host.engine.client import EngineKind
 from pytest_secagent.host.engine.snapshot import AgentContainers, EngineSnapshot
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy import Policy
@@ -85,6 +86,7 @@ def test_engine_socket_protected_and_not_mounted(
         secagent_policy.engine,
         secagent_evidence,
         rootless=secagent_engine.security().rootless,
+        socket_required=secagent_engine.kind is EngineKind.DOCKER,
     )
     secagent_evidence.conclude()
 

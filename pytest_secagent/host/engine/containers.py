@@ -145,7 +145,8 @@ def parse_container(data: Mapping[str, Any]) -> ContainerFacts:
         for m in (data.get("Mounts") or [])
         if isinstance(m, dict)
     )
-    effective = data.get("EffectiveCaps")
+    # Podman lists the capabilities left (null when none are); Docker does not report them.
+    effective = (data.get("EffectiveCaps") or []) if "EffectiveCaps" in data else None
     return ContainerFacts(
         id=_str(data.get("Id")) or _str(data.get("ID")),
         name=_str(data.get("Name")).lstrip("/"),

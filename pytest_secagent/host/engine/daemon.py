@@ -23,6 +23,7 @@ __all__ = [
     "list_dockerd",
     "parse_dockerd_argv",
     "parse_podman_conf",
+    "podman_conf_files",
     "podman_settings",
     "read_engine_settings",
     "same_endpoint",
@@ -290,6 +291,29 @@ def podman_settings(conf: Mapping[str, Mapping[str, str]], *, source: str) -> En
     )
 
 
+def _environment(host: HostConnection, name: str, timeout: float | None) -> str | None:
+    result = host.run(["printenv", name], timeout=timeout)
+    value = result.stdout.strip()
+    return value if result.succeeded and value else None
+
+
+def podman_conf_files(host: HostConnection, *, rootless: bool, timeout: float | None) -> list[str]:
+    """The containers.conf files Podman reads on the host, lowest precedence first.
+
+    ``CONTAINERS_CONF`` replaces them all; otherwise the system files, then (rootless) the
+    user's own. Drop-in folders (``containers.conf.d``) are not read.
+    """
+    override = _environment(host, "CONTAINERS_CONF", timeout)
+    if override:
+        return [override]
+    files = list(PODMAN_CONF_FILES)
+    if rootless:
+        home = _environment(host, "HOME", timeout)
+        if home:
+            files.append(f"{home.rstrip('/')}/.config/containers/containers.conf")
+    return files
+
+
 def _read_json(host: HostConnection, path: str) -> tuple[dict[str, Any], str]:
     text = host.read_text(path)
     if text is None:
@@ -321,7 +345,7 @@ def read_engine_settings(
     if kind is EngineKind.PODMAN:
         merged: dict[str, dict[str, str]] = {}
         read: list[str] = []
-        for path in PODMAN_CONF_FILES:
+        for path in podman_conf_files(host, rootless=rootless, timeout=timeout):
             text = host.read_text(path)
             if text is None:
                 continue

@@ -147,7 +147,7 @@ def security_facts(kind: EngineKind, info: Mapping[str, Any]) -> SecurityFacts:
         apparmor=security.get("apparmorEnabled") is True,
         selinux=security.get("selinuxEnabled") is True,
         rootless=security.get("rootless") is True,
-        userns=bool(host.get("idMappings")),
+        userns=any(_dict(host.get("idMappings")).values()),  # {"uidmap": null, ...} when rootful
         live_restore=None,
         insecure_registries=_podman_insecure(info.get("registries")),
         reported=tuple(f"{k}={v}" for k, v in sorted(security.items()) if k != "capabilities"),

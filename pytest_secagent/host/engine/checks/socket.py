@@ -50,17 +50,22 @@ def check_engine_socket(
     evidence: Evidence,
     *,
     rootless: bool,
+    socket_required: bool = True,
 ) -> None:
     """SA-RUNTIME-004: the engine socket is protected and not mounted into agent containers.
 
     Each socket is owned by root, group docker or root (``engine.socket_groups``), mode at
     most 0660; a declared exception (``engine.socket_mount_exceptions``) is a warning.
+    ``socket_required`` is false for an engine that may run without an API socket (Podman):
+    then no socket at all is recorded, not an error.
     """
     present = [s for s in sockets if s.exists]
     for socket in sockets:
         if not socket.exists:
             evidence.observe(f"{socket.path}", "absent")
-    if not present:
+    if not present and not socket_required:
+        evidence.observe("engine sockets", "none: the engine serves no API socket")
+    elif not present:
         raise EvidenceUnavailable(
             "no engine socket was found on the host; set engine.socket in the policy to the "
             "socket the engine listens on"
