@@ -194,6 +194,10 @@ class _Transport:
 
     def close(self) -> None:
         self.api_client.close()
+        # Older clients leave the connection pool to the garbage collector.
+        pool = getattr(getattr(self.api_client, "rest_client", None), "pool_manager", None)
+        if pool is not None:
+            pool.clear()
 
 
 class LiveClusterView:

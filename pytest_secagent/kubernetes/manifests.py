@@ -16,6 +16,11 @@ from typing import Any
 
 import yaml
 
+try:  # libyaml's parser when PyYAML has it: many times faster on large renders
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
 from pytest_secagent.kubernetes.resources import resource_for_kind
 from pytest_secagent.kubernetes.view import Resource
 from pytest_secagent.outcomes import EvidenceUnavailable
@@ -92,7 +97,7 @@ def _documents(path: Path) -> Iterator[tuple[int, Any]]:
         except json.JSONDecodeError as exc:
             raise ManifestError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
         return
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()

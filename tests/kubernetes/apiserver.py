@@ -220,6 +220,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_state: FakeApiServer
 
+    def setup(self) -> None:
+        super().setup()
+        # As Go servers do: no Nagle delay between the headers and the body.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Keep the test output quiet; the request log has everything."""
 

@@ -93,7 +93,8 @@ def read_manifests(folder: Path) -> Iterator[KubeObject]:
         if not path.is_file() or path.suffix.lower() not in (".yaml", ".yml", ".json"):
             continue
         text = path.read_text(encoding="utf-8")
-        documents = [json.loads(text)] if path.suffix == ".json" else yaml.safe_load_all(text)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        documents = [json.loads(text)] if path.suffix == ".json" else yaml.load_all(text, Loader=loader)
         for document in documents:
             yield from _expand(document)
 

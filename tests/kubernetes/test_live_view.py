@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,31 @@ WRONG_TOKEN = "secagent-test-wrong"  # noqa: S105 - a token no server knows
 SECRET_B64 = base64.b64encode(SECRET_VALUE.encode()).decode()
 
 
-def view_for(server: FakeApiServer, user: str = "auditor", *, page_size: int = 500) -> LiveClusterView:
-    return LiveClusterView.from_kubeconfig(
-        str(server.kubeconfig_for(user)), timeout=5, target_id="k8s:test", page_size=page_size
-    )
+@pytest.fixture
+def open_live() -> Iterator[Callable[..., LiveClusterView]]:
+    """Open live views from kubeconfig files; all are closed after the test."""
+    views: list[LiveClusterView] = []
+
+    def opener(kubeconfig: Path, *, timeout: float = 5, page_size: int = 500) -> LiveClusterView:
+        view = LiveClusterView.from_kubeconfig(
+            str(kubeconfig), timeout=timeout, target_id="k8s:test", page_size=page_size
+        )
+        views.append(view)
+        return view
+
+    yield opener
+    for view in views:
+        view.close()
+
+
+@pytest.fixture
+def view_for(open_live: Callable[..., LiveClusterView]) -> Callable[..., LiveClusterView]:
+    """Open a live view of a test server as one of its users."""
+
+    def opener(server: FakeApiServer, user: str = "auditor", *, page_size: int = 500) -> LiveClusterView:
+        return open_live(server.kubeconfig_for(user), page_size=page_size)
+
+    return opener
 
 
 @pytest.fixture
@@ -69,7 +91,9 @@ def many_pods(count: int) -> list[dict[str, object]]:
     ]
 
 
-def test_paging_sends_one_request_per_page(k8s_apiserver_factory: ApiServerFactory) -> None:
+def test_paging_sends_one_request_per_page(
+    k8s_apiserver_factory: ApiServerFactory, view_for: Callable[..., LiveClusterView]
+) -> None:
     server = k8s_apiserver_factory(objects=many_pods(7))
     view = view_for(server, "auditor", page_size=3)
     pods = view.list(PODS, "bulk")
@@ -80,7 +104,9 @@ def test_paging_sends_one_request_per_page(k8s_apiserver_factory: ApiServerFacto
     view.close()
 
 
-def test_items_carry_kind_and_api_version_and_camel_case(server: FakeApiServer) -> None:
+def test_items_carry_kind_and_api_version_and_camel_case(
+    server: FakeApiServer, view_for: Callable[..., LiveClusterView]
+) -> None:
     view = view_for(server)
     deployment = view.list(DEPLOYMENTS, "atlan-agent")[0]
     assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
@@ -92,7 +118,9 @@ def test_items_carry_kind_and_api_version_and_camel_case(server: FakeApiServer) 
     assert view.server_version()["gitVersion"] == "v1.29.4"
 
 
-def test_each_kind_is_listed_once_however_many_pods(k8s_apiserver_factory: ApiServerFactory) -> None:
+def test_each_kind_is_listed_once_however_many_pods(
+    k8s_apiserver_factory: ApiServerFactory, view_for: Callable[..., LiveClusterView]
+) -> None:
     server = k8s_apiserver_factory(objects=many_pods(40))
     view = view_for(server, page_size=500)
     for _ in range(5):
@@ -109,7 +137,9 @@ def test_each_kind_is_listed_once_however_many_pods(k8s_apiserver_factory: ApiSe
     ]
 
 
-def test_a_namespace_is_served_from_an_earlier_cluster_wide_list(server: FakeApiServer) -> None:
+def test_a_namespace_is_served_from_an_earlier_cluster_wide_list(
+    server: FakeApiServer, view_for: Callable[..., LiveClusterView]
+) -> None:
     view = view_for(server)
     everywhere = view.list(PODS)
     in_agent = view.list(PODS, "atlan-agent")
@@ -117,7 +147,9 @@ def test_a_namespace_is_served_from_an_earlier_cluster_wide_list(server: FakeApi
     assert [r.path for r in server.request_log] == ["/api/v1/pods"]
 
 
-def test_replicas_fold_into_one_template_per_owner(server: FakeApiServer) -> None:
+def test_replicas_fold_into_one_template_per_owner(
+    server: FakeApiServer, view_for: Callable[..., LiveClusterView]
+) -> None:
     view = view_for(server)
     templates = {str(t.owner): t for t in pod_templates(view, "atlan-agent")}
     assert set(templates) == {
@@ -135,7 +167,9 @@ def test_replicas_fold_into_one_template_per_owner(server: FakeApiServer) -> Non
     assert [str(t.owner) for t in selected] == ["StatefulSet/cache in namespace atlan-agent"]
 
 
-def test_secrets_are_only_ever_listed_as_metadata(server: FakeApiServer) -> None:
+def test_secrets_are_only_ever_listed_as_metadata(
+    server: FakeApiServer, view_for: Callable[..., LiveClusterView]
+) -> None:
     view = view_for(server)
     for listing in (view.list(SECRETS, "atlan-agent"), view.list_metadata(SECRETS, "atlan-agent")):
         (secret,) = listing
@@ -150,7 +184,9 @@ def test_secrets_are_only_ever_listed_as_metadata(server: FakeApiServer) -> None
     assert not request.returned_secret_data
 
 
-def test_no_request_writes_or_returns_secret_data(server: FakeApiServer) -> None:
+def test_no_request_writes_or_returns_secret_data(
+    server: FakeApiServer, view_for: Callable[..., LiveClusterView]
+) -> None:
     view = view_for(server)
     for resource in (PODS, DEPLOYMENTS, DAEMON_SETS, SECRETS, CONFIG_MAPS, NAMESPACES, DAPR_COMPONENTS):
         view.list(resource)
@@ -167,7 +203,9 @@ def test_no_request_writes_or_returns_secret_data(server: FakeApiServer) -> None
     assert all(r.status in (200, 201) for r in log)
 
 
-def test_forbidden_names_the_missing_permission_and_is_asked_once(server: FakeApiServer) -> None:
+def test_forbidden_names_the_missing_permission_and_is_asked_once(
+    server: FakeApiServer, view_for: Callable[..., LiveClusterView]
+) -> None:
     view = view_for(server, "pods-only")
     assert view.list(PODS, "atlan-agent")
     for _ in range(2):
@@ -189,23 +227,27 @@ def test_forbidden_names_the_missing_permission_and_is_asked_once(server: FakeAp
     ]
 
 
-def test_not_served_resource(server: FakeApiServer) -> None:
+def test_not_served_resource(server: FakeApiServer, view_for: Callable[..., LiveClusterView]) -> None:
     view = view_for(server)
     with pytest.raises(ResourceNotServed, match=r"vulnerabilityreports\.aquasecurity\.github\.io"):
         view.list(VULNERABILITY_REPORTS)
     assert isinstance(ResourceNotServed("x"), EvidenceUnavailable)
 
 
-def test_bad_credentials(server: FakeApiServer, tmp_path: Path) -> None:
+def test_bad_credentials(
+    server: FakeApiServer, tmp_path: Path, open_live: Callable[..., LiveClusterView]
+) -> None:
     kubeconfig = write_kubeconfig(
         tmp_path / "bad.yaml", server=server.url, ca_pem=server.ca_pem, token=WRONG_TOKEN, user="x"
     )
-    view = LiveClusterView.from_kubeconfig(str(kubeconfig), timeout=5)
+    view = open_live(kubeconfig, timeout=5)
     with pytest.raises(EvidenceUnavailable, match=r"rejected the credentials \(401 Unauthorized\)"):
         view.list(PODS, "atlan-agent")
 
 
-def test_untrusted_server_certificate(server: FakeApiServer, tmp_path: Path) -> None:
+def test_untrusted_server_certificate(
+    server: FakeApiServer, tmp_path: Path, open_live: Callable[..., LiveClusterView]
+) -> None:
     other = FakeApiServer(server.cluster, server.users, tmp_path)  # another CA, never started
     kubeconfig = write_kubeconfig(
         tmp_path / "other-ca.yaml",
@@ -214,31 +256,33 @@ def test_untrusted_server_certificate(server: FakeApiServer, tmp_path: Path) -> 
         token=server.user("auditor").token,
         user="auditor",
     )
-    view = LiveClusterView.from_kubeconfig(str(kubeconfig), timeout=5)
+    view = open_live(kubeconfig, timeout=5)
     with pytest.raises(EvidenceUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         view.list(PODS, "atlan-agent")
     assert not server.request_log, "nothing was sent over an unverified connection"
 
 
-def test_a_server_that_never_answers_times_out(k8s_silent_server: SilentServer, tmp_path: Path) -> None:
+def test_a_server_that_never_answers_times_out(
+    k8s_silent_server: SilentServer, tmp_path: Path, open_live: Callable[..., LiveClusterView]
+) -> None:
     kubeconfig = write_kubeconfig(
         tmp_path / "silent.yaml", server=k8s_silent_server.url, ca_pem=b"", token=WRONG_TOKEN, user="x"
     )
-    view = LiveClusterView.from_kubeconfig(str(kubeconfig), timeout=0.5)
+    view = open_live(kubeconfig, timeout=0.5)
     started = time.monotonic()
     with pytest.raises(EvidenceUnavailable, match=r"no answer from the API server within 0\.5s"):
         view.list(PODS, "atlan-agent")
     assert time.monotonic() - started < 2.5
 
 
-def test_connection_refused(tmp_path: Path) -> None:
+def test_connection_refused(tmp_path: Path, open_live: Callable[..., LiveClusterView]) -> None:
     silent = SilentServer()
     url = silent.url
     silent.stop()  # the port is closed now
     kubeconfig = write_kubeconfig(
         tmp_path / "closed.yaml", server=url, ca_pem=b"", token=WRONG_TOKEN, user="x"
     )
-    view = LiveClusterView.from_kubeconfig(str(kubeconfig), timeout=2)
+    view = open_live(kubeconfig, timeout=2)
     with pytest.raises(EvidenceUnavailable, match="no answer from the API server"):
         view.server_version()
 
@@ -248,9 +292,12 @@ def test_kubeconfig_from_the_environment_and_context(
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(server.kubeconfig_for("auditor", context="prod")))
     view = open_view(parse_target("k8s://prod/atlan-agent"), timeout=5)
-    assert view.live
-    assert view.target_id == "k8s:prod/atlan-agent"
-    assert view.list(CONFIG_MAPS, "atlan-agent")
+    try:
+        assert view.live
+        assert view.target_id == "k8s:prod/atlan-agent"
+        assert view.list(CONFIG_MAPS, "atlan-agent")
+    finally:
+        view.close()
     with pytest.raises(EvidenceUnavailable, match="context 'staging'"):
         open_view(parse_target("k8s://staging"), timeout=5)
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/secagent-kubeconfig")
@@ -280,13 +327,16 @@ def test_in_cluster_service_account(server: FakeApiServer, tmp_path: Path) -> No
         service_account_dir=str(account),
         environ={"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": port},
     )
-    assert view.list(NAMESPACES)
+    try:
+        assert view.list(NAMESPACES)
+    finally:
+        view.close()
     assert {r.user for r in server.request_log} == {"auditor"}
     with pytest.raises(EvidenceUnavailable, match="in-cluster"):
         LiveClusterView.in_cluster(timeout=5, service_account_dir=str(tmp_path / "none"), environ={})
 
 
-def test_access_reviews_are_cached(server: FakeApiServer) -> None:
+def test_access_reviews_are_cached(server: FakeApiServer, view_for: Callable[..., LiveClusterView]) -> None:
     view = view_for(server)
     account = "system:serviceaccount:atlan-agent:agent"
     assert view.can_i(account, [], "list", "configmaps", "atlan-agent") is True

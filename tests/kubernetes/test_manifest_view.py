@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pytest_secagent.kubernetes.connect import open_view
 from pytest_secagent.kubernetes.live import LiveClusterView
@@ -262,26 +264,72 @@ def assert_views_agree(live: KubernetesView, manifests: KubernetesView) -> None:
         assert same["metadata"]["labels"] == namespace["metadata"]["labels"]
 
 
-def _live_view(factory: ApiServerFactory, scenario: Path, namespace: str) -> LiveClusterView:
-    server = factory(scenario, default_namespace=namespace)
-    return LiveClusterView.from_kubeconfig(str(server.kubeconfig_for("auditor")), timeout=5)
+@pytest.fixture
+def live_view(k8s_apiserver_factory: ApiServerFactory) -> Iterator[Callable[[Path], LiveClusterView]]:
+    """Serve a scenario and open a live view of it (closed after the test)."""
+    views: list[LiveClusterView] = []
+
+    def opener(scenario: Path) -> LiveClusterView:
+        server = k8s_apiserver_factory(scenario, default_namespace="atlan-agent")
+        views.append(LiveClusterView.from_kubeconfig(str(server.kubeconfig_for("auditor")), timeout=5))
+        return views[-1]
+
+    yield opener
+    for view in views:
+        view.close()
 
 
-def test_both_views_agree_on_the_view_test_scenario(k8s_apiserver_factory: ApiServerFactory) -> None:
-    live = _live_view(k8s_apiserver_factory, VIEWTEST, "atlan-agent")
+def test_both_views_agree_on_the_view_test_scenario(live_view: Callable[[Path], LiveClusterView]) -> None:
+    live = live_view(VIEWTEST)
     manifests = ManifestView(str(VIEWTEST), default_namespace="atlan-agent")
     assert_views_agree(live, manifests)
     assert live.list(DAPR_COMPONENTS, "atlan-agent")[0]["spec"] == manifests.list(DAPR_COMPONENTS)[0]["spec"]
 
 
-SHARED_SCENARIOS = sorted(
-    path for path in SCENARIOS.iterdir() if path.is_dir() and not path.name.startswith("_")
-)
+def _has_manifests(folder: Path) -> bool:
+    return any(p.is_file() and p.suffix in (".yaml", ".yml", ".json") for p in folder.iterdir())
 
 
-@pytest.mark.parametrize("scenario", SHARED_SCENARIOS, ids=[p.name for p in SHARED_SCENARIOS])
-def test_both_views_agree_on_every_scenario(k8s_apiserver_factory: ApiServerFactory, scenario: Path) -> None:
+def _shared_scenarios() -> list[tuple[str, tuple[Path, ...]]]:
+    """Every runnable scenario of the checks: a folder of manifests, or a base plus an overlay.
+
+    An overlay folder (``misconfigured/<control>``) holds files that replace the files of the
+    same name in ``hardened`` (a file with no document deletes it).
+    """
+    scenarios: list[tuple[str, tuple[Path, ...]]] = []
+    for folder in sorted(p for p in SCENARIOS.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        if _has_manifests(folder):
+            scenarios.append((folder.name, (folder,)))
+        elif (SCENARIOS / "hardened").is_dir():
+            for overlay in sorted(p for p in folder.iterdir() if p.is_dir()):
+                scenarios.append((f"{folder.name}/{overlay.name}", (SCENARIOS / "hardened", overlay)))
+    return scenarios
+
+
+def _layered(layers: tuple[Path, ...], dest: Path) -> Path:
+    dest.mkdir()
+    for layer in layers:
+        for source in sorted(p for p in layer.iterdir() if p.is_file()):
+            target = dest / source.name
+            text = source.read_text(encoding="utf-8")
+            if source.suffix in (".yaml", ".yml") and not [
+                d for d in yaml.safe_load_all(text) if d is not None
+            ]:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_text(text, encoding="utf-8")
+    return dest
+
+
+SHARED_SCENARIOS = _shared_scenarios()
+
+
+@pytest.mark.parametrize("layers", [s[1] for s in SHARED_SCENARIOS], ids=[s[0] for s in SHARED_SCENARIOS])
+def test_both_views_agree_on_every_scenario(
+    live_view: Callable[[Path], LiveClusterView], layers: tuple[Path, ...], tmp_path: Path
+) -> None:
     """The scenarios of the checks load into the server as they are, and read the same both ways."""
-    live = _live_view(k8s_apiserver_factory, scenario, "atlan-agent")
+    scenario = layers[0] if len(layers) == 1 else _layered(layers, tmp_path / "scenario")
+    live = live_view(scenario)
     manifests = ManifestView(str(scenario), default_namespace="atlan-agent")
     assert_views_agree(live, manifests)
