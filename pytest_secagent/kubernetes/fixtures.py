@@ -29,7 +29,8 @@ def secagent_k8s(
     Secrets metadata-only, every request bounded by ``--secagent-timeout``; only get/list
     and access reviews are ever sent. Manifests: files, folders and globs, read once;
     objects without a namespace belong to the policy's ``agent.namespace``. The same view
-    serves every check of the target; one that cannot be opened errors them all.
+    serves every check of the target (one per worker under ``pytest -n``); a target that
+    cannot be opened errors all its checks with the reason.
     """
     if secagent_target.kind not in (TargetKind.K8S, TargetKind.MANIFESTS):
         not_applicable(f"{secagent_target.id} is not a Kubernetes cluster or manifest target")

@@ -30,7 +30,12 @@ from pytest_secagent.kubernetes.resources import (
     resource_for_kind,
 )
 from pytest_secagent.kubernetes.view import KubernetesView, Resource
-from pytest_secagent.kubernetes.workloads import PodTemplate, containers, pod_templates
+from pytest_secagent.kubernetes.workloads import (
+    PodTemplate,
+    containers,
+    label_selector_matches,
+    pod_templates,
+)
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.targets import parse_target
 from tests.kubernetes.conftest import SCENARIOS, ApiServerFactory
@@ -333,3 +338,24 @@ def test_both_views_agree_on_every_scenario(
     live = live_view(scenario)
     manifests = ManifestView(str(scenario), default_namespace="atlan-agent")
     assert_views_agree(live, manifests)
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "selected"),
+    [
+        ({}, {"a": "1"}, True),
+        (None, {"a": "1"}, False),
+        ({"matchLabels": {"a": "1"}}, {"a": "1", "b": "2"}, True),
+        ({"matchLabels": {"a": "1"}}, {"a": "2"}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "3"]}]}, {"a": "3"}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]}, {"a": "1"}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"a": ""}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": ""}, False),
+        ({"matchExpressions": [{"key": "a", "operator": "Bogus"}]}, {"a": "1"}, False),
+    ],
+)
+def test_label_selectors_of_network_policies_and_services(
+    selector: dict[str, Any] | None, labels: dict[str, str], selected: bool
+) -> None:
+    assert label_selector_matches(selector, labels) is selected
