@@ -276,7 +276,7 @@ def running_dockerd(
 def remap_user() -> Iterator[str]:
     """A system user ``saeng-XXXXXX`` with a subordinate id range, for ``userns-remap``."""
     name = f"saeng-{secrets.token_hex(3)}"
-    base = 1_600_000_000 + int(secrets.token_hex(2), 16) * 65536
+    base = 1_600_000_000 + int(secrets.token_hex(1), 16) * 65536  # stays well below 2**32
     _run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
     try:
         span = f"{base}-{base + 65535}"
