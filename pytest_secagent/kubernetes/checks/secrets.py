@@ -134,7 +134,7 @@ def check_no_plaintext_secrets(
         items.extend(config_map_items(config_map))
     for component in list_if_served(view, DAPR_COMPONENTS, scope.namespace) or []:
         items.extend(component_items(component))
-    found = [f"{item.where}: {', '.join(kinds)}" for item in items if (kinds := secret_value_kinds(item))]
+    found = [f"{item.where} ({', '.join(kinds)})" for item in items if (kinds := secret_value_kinds(item))]
     evidence.expect(
         "plaintext credentials in the agent's configuration",
         expected="none (reference Secrets or the secret store instead)",

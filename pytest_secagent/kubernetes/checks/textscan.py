@@ -149,7 +149,8 @@ SECRET_NAME = re.compile(
     r"(?i)(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|credential)"
 )
 NOT_A_SECRET_NAME = re.compile(
-    r"(?i)(?:_?(?:file|path|dir|url|uri|endpoint|name|ref|enabled|ttl|seconds|id))$"
+    r"(?i)(?:file|path|dir|url|uri|endpoint|name|ref|enabled|ttl|seconds|id|store|provider|type|mode|"
+    r"backend|version|arn|region|length|expiry|expires)$"
 )
 _SAFE_VALUE = re.compile(
     r"^(?:|true|false|yes|no|on|off|\d+|[./~].*|\$\(.*\)|\$\{.*\}|https?://[^@]*)$", re.I

@@ -44,7 +44,7 @@ def check_no_tls_bypass(
     components = list_if_served(view, DAPR_COMPONENTS, scope.namespace) or []
     for component in components:
         items.extend(component_items(component))
-    found = [f"{item.where}: {', '.join(kinds)}" for item in items if (kinds := tls_bypass_kinds(item))]
+    found = [f"{item.where} ({', '.join(kinds)})" for item in items if (kinds := tls_bypass_kinds(item))]
     evidence.expect(
         "TLS-verification bypass in the agent's configuration",
         expected="none",
