@@ -16,11 +16,13 @@ from typing import Any
 from pytest_secagent.host.base import CommandResult
 from pytest_secagent.host.process import (
     KILL_GRACE_SECONDS,
+    TIMEOUT_PROBE,
     CommandTimedOut,
     Finished,
     TargetTimeout,
     describe,
     local_environment,
+    parse_timeout_probe,
     remote_script,
     result_or_timeout,
     run_bounded,
@@ -55,7 +57,7 @@ class ContainerConnection(ShellHost):
         self.target = target
         self.engine_cli = engine_cli
         self._env = local_environment()
-        self._bound = TargetTimeout(binary=None)
+        self._bound = TargetTimeout()
         self._open = False
 
     @classmethod
@@ -73,7 +75,7 @@ class ContainerConnection(ShellHost):
             raise EvidenceUnavailable(
                 f"{self.target_id}: the container engine CLI {self.engine_cli!r} is not installed here"
             )
-        finished = self._exec(["sh", "-c", "command -v timeout; true"], timeout=self.timeout)
+        finished = self._exec(["sh", "-c", TIMEOUT_PROBE], timeout=self.timeout, shown=["sh"])
         if finished.exit_status != 0:
             text = finished.stderr.decode(errors="replace").strip()
             if _NO_SHELL.search(text) and not _ENGINE_ERROR.search(text):
@@ -85,16 +87,15 @@ class ContainerConnection(ShellHost):
                 f"{self.target_id}: cannot run commands in the container: "
                 f"{text[-500:] or f'exit status {finished.exit_status}'}"
             )
-        found = finished.stdout.decode(errors="replace").strip()
-        self._bound = TargetTimeout(binary=found if found.startswith("/") else None)
+        self._bound = parse_timeout_probe(finished.stdout.decode(errors="replace"))
         self._open = True
 
-    def _exec(self, argv: Sequence[str], *, timeout: float) -> Finished:
+    def _exec(self, argv: Sequence[str], *, timeout: float, shown: Sequence[str]) -> Finished:
         command = [self.engine_cli, "exec", "-i=false", self.target.container, *argv]
         try:
             finished = run_bounded(command, timeout=timeout + KILL_GRACE_SECONDS * 2, env=self._env)
         except CommandTimedOut:
-            raise timed_out(self.target_id, argv, timeout) from None
+            raise timed_out(self.target_id, shown, timeout) from None
         return finished
 
     def run(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
@@ -102,7 +103,8 @@ class ContainerConnection(ShellHost):
         if not self._open:
             raise EvidenceUnavailable(f"{self.target_id}: the container connection is not open")
         limit = self.timeout if timeout is None else timeout
-        finished = self._exec(remote_script(argv, timeout=limit, bound=self._bound), timeout=limit)
+        wrapped = remote_script(argv, timeout=limit, bound=self._bound)
+        finished = self._exec(wrapped, timeout=limit, shown=argv)
         if finished.exit_status != 0 and _ENGINE_ERROR.search(
             finished.stderr.decode(errors="replace").lstrip()
         ):

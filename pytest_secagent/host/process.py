@@ -20,13 +20,16 @@ from pytest_secagent.host.base import CommandResult
 from pytest_secagent.outcomes import EvidenceUnavailable
 
 __all__ = [
+    "FIND_EXECUTABLE",
     "KILL_GRACE_SECONDS",
     "SBIN_DIRS",
+    "TIMEOUT_PROBE",
     "CommandTimedOut",
     "Finished",
     "TargetTimeout",
     "describe",
     "local_environment",
+    "parse_timeout_probe",
     "remote_script",
     "result_or_timeout",
     "run_bounded",
@@ -39,7 +42,7 @@ SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 KILL_GRACE_SECONDS = 2.0
 """How long a command may take to die after it was asked to stop."""
 
-_TIMEOUT_STATUSES = (124, 137)  # coreutils/busybox timeout: TERM sent, or KILL after the grace
+_TIMEOUT_STATUSES = (124, 137, 143)  # coreutils 124; busybox 143 (TERM); 137 KILL after the grace
 
 
 class CommandTimedOut(Exception):
@@ -58,9 +61,33 @@ class Finished:
 
 @dataclass(frozen=True)
 class TargetTimeout:
-    """How a target bounds the commands it runs: its ``timeout`` binary, if it has one."""
+    """How a target bounds the commands it runs: its ``timeout`` command, if it has one."""
 
-    binary: str | None
+    command: tuple[str, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        """Whether the target can bound its own commands."""
+        return bool(self.command)
+
+
+FIND_EXECUTABLE = (
+    'find_exe() { p=$(command -v -- "$1" 2>/dev/null); case "$p" in /*) echo "$p"; return 0;; esac; '
+    'IFS=:; for d in $PATH; do if [ -f "$d/$1" ] && [ -x "$d/$1" ]; then echo "$d/$1"; return 0; fi; '
+    "done; return 1; }"
+)
+"""Shell function ``find_exe NAME`` printing an absolute path (busybox's ``command -v`` may not)."""
+
+TIMEOUT_PROBE = (
+    FIND_EXECUTABLE + '; find_exe timeout || { b=$(find_exe busybox) && echo "$b timeout"; } || true'
+)
+"""Shell text printing the target's ``timeout`` command: coreutils, or busybox's applet."""
+
+
+def parse_timeout_probe(output: str) -> TargetTimeout:
+    """Turn the output of :data:`TIMEOUT_PROBE` into a :class:`TargetTimeout`."""
+    words = output.strip().split()
+    return TargetTimeout(tuple(words) if words and words[0].startswith("/") else ())
 
 
 def describe(argv: Sequence[str]) -> str:
@@ -111,10 +138,10 @@ def remote_script(argv: Sequence[str], *, timeout: float, bound: TargetTimeout) 
     extra = ":".join(SBIN_DIRS)
     script = f'PATH="$PATH:{extra}"; LC_ALL=C; LANG=C; export PATH LC_ALL LANG; exec "$@"'
     wrapped = ["sh", "-c", script, "sh", *argv]
-    if bound.binary is None:
+    if not bound.available:
         return wrapped
     seconds = f"{max(timeout, 0.1):g}"
-    return [bound.binary, "-k", f"{KILL_GRACE_SECONDS:g}", seconds, *wrapped]
+    return [*bound.command, "-k", f"{KILL_GRACE_SECONDS:g}", seconds, *wrapped]
 
 
 def result_or_timeout(
@@ -127,7 +154,7 @@ def result_or_timeout(
 ) -> CommandResult:
     """Turn a finished process into a :class:`CommandResult`, or raise on a target timeout."""
     if (
-        bound.binary is not None
+        bound.available
         and finished.exit_status in _TIMEOUT_STATUSES
         and finished.elapsed >= timeout * 0.9
     ):

@@ -6,6 +6,7 @@ import abc
 from collections.abc import Sequence
 
 from pytest_secagent.host.base import CommandResult
+from pytest_secagent.host.process import FIND_EXECUTABLE
 from pytest_secagent.outcomes import EvidenceUnavailable
 
 __all__ = ["ShellHost"]
@@ -52,7 +53,7 @@ class ShellHost(abc.ABC):
 
     def which(self, executable: str) -> str | None:
         """Return the absolute path of ``executable`` on the host (sbin included), or ``None``."""
-        result = self.run(["sh", "-c", 'command -v -- "$1"', "sh", executable])
+        result = self.run(["sh", "-c", FIND_EXECUTABLE + '; find_exe "$1"', "sh", executable])
         found = result.stdout.strip().splitlines()
         if result.succeeded and found and found[0].startswith("/"):
             return found[0]

@@ -23,10 +23,12 @@ from typing import Any
 from pytest_secagent.host.base import CommandResult
 from pytest_secagent.host.process import (
     KILL_GRACE_SECONDS,
+    TIMEOUT_PROBE,
     CommandTimedOut,
     Finished,
     TargetTimeout,
     describe,
+    parse_timeout_probe,
     remote_script,
     result_or_timeout,
     run_bounded,
@@ -86,7 +88,7 @@ class SshConnection(ShellHost):
         self.ssh_binary = ssh_binary
         self._folder: str | None = None
         self._master: subprocess.Popen[bytes] | None = None
-        self._bound = TargetTimeout(binary=None)
+        self._bound = TargetTimeout()
 
     @classmethod
     def connect(
@@ -167,9 +169,8 @@ class SshConnection(ShellHost):
                     f"{self.connect_timeout:g} s"
                 )
             time.sleep(_POLL_SECONDS)
-        probe = self._ssh(["sh", "-c", "command -v timeout"], timeout=self.timeout)
-        found = probe.stdout.decode(errors="replace").strip()
-        self._bound = TargetTimeout(binary=found if probe.exit_status == 0 and found else None)
+        probe = self._ssh(["sh", "-c", TIMEOUT_PROBE], timeout=self.timeout, shown=["sh"])
+        self._bound = parse_timeout_probe(probe.stdout.decode(errors="replace"))
 
     def _connect_error(self, log: str) -> EvidenceUnavailable:
         lines = [line.strip() for line in log.splitlines() if line.strip().strip("@")]
@@ -185,7 +186,7 @@ class SshConnection(ShellHost):
             f"{self.target_id}: ssh could not connect to {self.target.host}: {detail or 'no reason given'}"
         )
 
-    def _ssh(self, argv: Sequence[str], *, timeout: float) -> Finished:
+    def _ssh(self, argv: Sequence[str], *, timeout: float, shown: Sequence[str]) -> Finished:
         command = [
             self.ssh_binary,
             *self._options(),
@@ -197,13 +198,13 @@ class SshConnection(ShellHost):
         try:
             finished = run_bounded(command, timeout=timeout + KILL_GRACE_SECONDS * 2)
         except CommandTimedOut:
-            raise timed_out(self.target_id, argv, timeout) from None
+            raise timed_out(self.target_id, shown, timeout) from None
         if finished.exit_status == _SSH_ERROR:
             # ssh's own failures exit 255; a remote command that does is indistinguishable,
             # so it is treated as a failure too (fail closed).
             text = finished.stderr.decode(errors="replace").strip()[-500:]
             raise EvidenceUnavailable(
-                f"{self.target_id}: ssh failed running `{describe(argv)}`: {text or 'exit status 255'}"
+                f"{self.target_id}: ssh failed running `{describe(shown)}`: {text or 'exit status 255'}"
             )
         return finished
 
@@ -212,7 +213,8 @@ class SshConnection(ShellHost):
         if self._master is None:
             raise EvidenceUnavailable(f"{self.target_id}: the ssh connection is not open")
         limit = self.timeout if timeout is None else timeout
-        finished = self._ssh(remote_script(argv, timeout=limit, bound=self._bound), timeout=limit)
+        wrapped = remote_script(argv, timeout=limit, bound=self._bound)
+        finished = self._ssh(wrapped, timeout=limit, shown=argv)
         return result_or_timeout(self.target_id, argv, finished, timeout=limit, bound=self._bound)
 
     def testinfra_host(self) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_secagent.host.base import HostConnection
+from pytest_secagent.host.process import FIND_EXECUTABLE
 from pytest_secagent.outcomes import EvidenceUnavailable
 
 __all__ = [
@@ -82,7 +83,7 @@ def stat_paths(host: HostConnection, paths: list[str]) -> dict[str, FileInfo | N
 
 def find_tools(host: HostConnection, names: list[str]) -> dict[str, str | None]:
     """Absolute paths of several executables on the host, in one command."""
-    script = 'for n in "$@"; do p=$(command -v -- "$n") || p=; echo "$n=$p"; done'
+    script = FIND_EXECUTABLE + '; for n in "$@"; do p=$(find_exe "$n") || p=; echo "$n=$p"; done'
     result = host.run(["sh", "-c", script, "sh", *names])
     found: dict[str, str | None] = dict.fromkeys(names)
     for line in result.stdout.splitlines():
