@@ -1,0 +1,115 @@
+"""Under ``pytest -n 2`` every report is written once, by the controller, with every result."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+
+from pytest_secagent.json_report import schema
+from tests.results.helpers import (
+    BASE_ARGS,
+    HIGH_FAIL,
+    MEDIUM_FAIL,
+    UNVERIFIABLE,
+    XSS_FAIL,
+    XSS_POD,
+    days,
+    html_summary,
+    html_tests,
+    junit_cases,
+    junit_schema_errors,
+    load_json,
+    make_run,
+    write_waivers,
+)
+
+pytest.importorskip("xdist")
+
+# Logs, from whichever process does it, each JSON write and each results hook call.
+WHO_WRITES = """
+import os
+
+import pytest_secagent.summary as summary
+
+LOG = os.path.join(os.path.dirname(__file__), "writers.log")
+_write_json = summary.write_json
+
+
+def _log(what):
+    with open(LOG, "a", encoding="utf-8") as handle:
+        handle.write(f"{what} {os.environ.get('PYTEST_XDIST_WORKER', 'controller')}\\n")
+
+
+def _logged_write(path, document):
+    _log(f"json {len(document['results'])}")
+    _write_json(path, document)
+
+
+def pytest_configure(config):
+    summary.write_json = _logged_write
+
+
+def pytest_unconfigure(config):
+    summary.write_json = _write_json
+
+
+def pytest_secagent_results(config, results):
+    _log(f"hook {len(results)}")
+"""
+
+
+def test_reports_are_written_once_by_the_controller_with_every_result(pytester: pytest.Pytester) -> None:
+    make_run(pytester, MEDIUM_FAIL, HIGH_FAIL, UNVERIFIABLE, XSS_FAIL)
+    pytester.makeconftest(WHO_WRITES)
+    waivers = write_waivers(
+        pytester,
+        f"  - control: SA-IAM-003\n    reason: r\n    owner: o\n    expires: {days(5)}\n"
+        f"  - control: SA-EDR-001\n    reason: r\n    owner: o\n    expires: {days(5)}\n",
+    )
+    result = pytester.runpytest(
+        *BASE_ARGS,
+        "-p", "no:benchmark",  # it warns that xdist disables it, and warnings are errors here
+        "-n", "2",
+        "--secagent-waivers", str(waivers),
+        "--secagent-fail-on", "high",
+        "--secagent-json=results.json",
+        "--junitxml=junit.xml",
+        "--html=report.html",
+    )
+    # The high failure is waived and the medium one is below the gate; the error still counts.
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(
+        [
+            "*2 failed, 1 error, 1 waived in *",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "secagent gate: unverified: 1 control(s) could not be verified; 2 failure(s) below high do not "
+            "gate: exit status 6"
+        ]
+    )
+    result.stdout.fnmatch_lines(["NOT RUN waiver waivers[[]1[]] * SA-EDR-001 *"])
+    assert (pytester.path / "writers.log").read_text(encoding="utf-8").splitlines() == [
+        "json 4 controller",
+        "hook 4 controller",
+    ]
+
+    document = load_json(pytester.path / "results.json")
+    jsonschema.Draft202012Validator(schema()).validate(document)
+    assert sorted((r["control_id"], r["outcome"]) for r in document["results"]) == [
+        ("SA-ASSESS-001", "failed"),
+        ("SA-ASSESS-002", "failed"),
+        ("SA-IAM-003", "waived"),
+        ("SA-OPS-003", "error"),
+    ]
+    assert document["run"]["exit_status"] == 6
+
+    junit = pytester.path / "junit.xml"
+    assert junit_schema_errors(junit) == []
+    assert junit_cases(junit)["test_access_review[policy]"]["properties"]["waiver_status"] == "applied"
+
+    report = pytester.path / "report.html"
+    assert XSS_POD not in report.read_text(encoding="utf-8")
+    assert len(html_tests(report)) == 4
+    assert "Waived: 1; not applicable: 0; errors (could not verify): 1." in html_summary(report)
