@@ -10,6 +10,7 @@ from pytest_secagent import hooks
 from pytest_secagent.applicability import binding_for, parametrize_targets
 from pytest_secagent.catalog import load_catalog
 from pytest_secagent.fixtures import *  # noqa: F403 - the plugin module exposes the fixtures
+from pytest_secagent.host.engine.fixtures import *  # noqa: F403 - ditto
 from pytest_secagent.host.fixtures import *  # noqa: F403 - ditto
 from pytest_secagent.html import HtmlColumns
 from pytest_secagent.keys import BINDING_KEY

@@ -35,8 +35,6 @@ from pytest_secagent.host.engine.snapshot import AgentContainers, EngineSnapshot
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy import Policy
 
-pytest_plugins = ("pytest_secagent.host.engine.fixtures",)
-
 HOST = ("host",)
 
 

@@ -14,6 +14,9 @@ from pytest_secagent.outcomes import EvidenceUnavailable
 __all__ = ["KubernetesView", "Resource", "ResourceNotServed"]
 
 KubeObject = dict[str, Any]
+KubeObjects = list[KubeObject]
+# Aliases, because inside the Protocol the name ``list`` is its method.
+GroupNames = list[str]
 
 
 @dataclass(frozen=True)
@@ -50,21 +53,21 @@ class KubernetesView(Protocol):
     def live(self) -> bool:
         """True for a live cluster, False for rendered manifests."""
 
-    def list(self, resource: Resource, namespace: str | None = None) -> list[KubeObject]:
+    def list(self, resource: Resource, namespace: str | None = None) -> KubeObjects:
         """Every object of ``resource`` (in ``namespace``, or everywhere when ``None``).
 
         Live: listed once per run and cached, paginated, with a timeout; a 401/403 raises
         ``EvidenceUnavailable`` naming the verb, resource and namespace.
         """
 
-    def list_metadata(self, resource: Resource, namespace: str | None = None) -> list[KubeObject]:
+    def list_metadata(self, resource: Resource, namespace: str | None = None) -> KubeObjects:
         """Like :meth:`list` but metadata only (used for Secrets: no value is fetched)."""
 
     def server_version(self) -> KubeObject | None:
         """The ``/version`` document, or ``None`` for rendered manifests."""
 
     def can_i(
-        self, user: str, groups: list[str], verb: str, resource: str, namespace: str | None
+        self, user: str, groups: GroupNames, verb: str, resource: str, namespace: str | None
     ) -> bool | None:
         """Ask the API (SubjectAccessReview) whether ``user`` may do it; ``None`` when static."""
 
