@@ -53,6 +53,10 @@ USAGE_BAD_CONTROL_PATTERN = (
     "{option}: {value!r} is not a control ID pattern; use IDs or fnmatch patterns such as "
     "SA-NET-007 or 'SA-RUNTIME-*'"
 )
+USAGE_MISSING_SSH_CONFIG = (
+    "{option}: ssh configuration {path} does not exist; give the path of an ssh_config file, or "
+    "leave the option out to use ~/.ssh/config"
+)
 USAGE_BAD_REDACT = "secagent_redact: {value!r} is not a valid regular expression: {error}"
 USAGE_MISSING_WAIVERS = (
     "{option}: waiver file {path} does not exist; give the path of a YAML waiver file "
@@ -88,6 +92,7 @@ class Settings:
     active_probes: bool = False
     include_suites: bool = True
     redact_patterns: tuple[str, ...] = ()
+    ssh_config: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
     waivers: WaiverSet | None = None
     strict_waivers: bool = False
@@ -184,6 +189,13 @@ def add_options(parser: pytest.Parser) -> None:
         "needs authorisation",
     )
     group.addoption(
+        "--secagent-ssh-config",
+        dest="secagent_ssh_config",
+        metavar="PATH",
+        default=None,
+        help="ssh client configuration for ssh:// targets (default: the user's ~/.ssh/config)",
+    )
+    group.addoption(
         "--secagent-no-suites",
         action="store_false",
         dest="secagent_suites",
@@ -234,6 +246,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("secagent_timeout", "timeout of every network or remote call, seconds", type="string")
     parser.addini("secagent_active_probes", "run the active network probes", type="bool", default=False)
     parser.addini("secagent_suites", "collect the built-in suites", type="bool", default=True)
+    parser.addini("secagent_ssh_config", "ssh client configuration for ssh:// targets", type="string")
     parser.addini("secagent_waivers", "waiver file (YAML), relative to the rootdir", type="string")
     parser.addini(
         "secagent_strict_waivers", "fail the run on expired or unused waivers", type="bool", default=False
@@ -274,6 +287,23 @@ def _policy_path(config: pytest.Config) -> tuple[Path | None, str]:
     if default.is_file():
         return default, "rootdir"
     return None, "built-in"
+
+
+def _ssh_config(config: pytest.Config) -> str | None:
+    option = config.getoption("secagent_ssh_config")
+    if option:
+        path = Path(option)
+        path = path if path.is_absolute() else Path(config.invocation_params.dir) / path
+        option_name = "--secagent-ssh-config"
+    elif config.getini("secagent_ssh_config"):
+        ini = str(config.getini("secagent_ssh_config"))
+        path = Path(ini) if Path(ini).is_absolute() else config.rootpath / ini
+        option_name = "secagent_ssh_config (ini)"
+    else:
+        return None
+    if not path.is_file():
+        raise pytest.UsageError(USAGE_MISSING_SSH_CONFIG.format(option=option_name, path=path))
+    return str(path)
 
 
 def _targets(specs: list[str], option: str) -> tuple[Target, ...]:
@@ -408,6 +438,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     cli_suites = config.getoption("secagent_suites")
     include_suites = bool(cli_suites) if cli_suites is not None else bool(config.getini("secagent_suites"))
 
+    ssh_config = _ssh_config(config)
     redact = tuple(config.getini("secagent_redact"))
     for pattern in redact:
         try:
@@ -445,6 +476,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         active_probes=active_probes,
         include_suites=include_suites,
         redact_patterns=redact,
+        ssh_config=ssh_config,
         sources=sources,
         waivers=_waivers(config, loaded),
         strict_waivers=_flag(config, "secagent_strict_waivers"),

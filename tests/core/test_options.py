@@ -25,6 +25,7 @@ def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
             "*--secagent-severity=LEVEL*",
             "*--secagent-timeout=SECONDS*",
             "*--secagent-active-probes*",
+            "*--secagent-ssh-config=PATH*",
             "*--secagent-no-suites*",
             "*secagent_targets (linelist):*",
             "*secagent_policy (string):*",
@@ -231,3 +232,20 @@ def test_inactive_without_targets(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("secagent:*")
+
+
+def test_missing_ssh_config(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--secagent-ssh-config", "nope_config")
+    assert result.ret == USAGE_ERROR
+    assert _stderr(result) == (
+        f"ERROR: --secagent-ssh-config: ssh configuration {pytester.path / 'nope_config'} does not exist; "
+        "give the path of an ssh_config file, or leave the option out to use ~/.ssh/config"
+    )
+
+
+def test_ssh_config_reaches_the_settings(pytester: pytest.Pytester) -> None:
+    (pytester.path / "ssh_config").write_text("Host *\n  ConnectTimeout 3\n")
+    pytester.makeini("[pytest]\nsecagent_ssh_config = ssh_config\n")
+    pytester.makepyfile("def test_it(secagent_settings):\n    print('SSH', secagent_settings.ssh_config)\n")
+    result = pytester.runpytest("-s")
+    result.stdout.fnmatch_lines([f"*SSH {pytester.path / 'ssh_config'}"])
