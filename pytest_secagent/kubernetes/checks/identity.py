@@ -11,7 +11,6 @@ from pytest_secagent.kubernetes.checks.scope import (
     agent_scope,
     agent_templates,
     list_if_served,
-    list_metadata,
 )
 from pytest_secagent.kubernetes.resources import (
     CONFIG_MAPS,
@@ -103,7 +102,7 @@ def check_service_accounts(
         )
     legacy = [
         _name(secret)
-        for secret in list_metadata(view, SECRETS, scope.namespace)
+        for secret in view.list_metadata(SECRETS, scope.namespace)
         if LEGACY_TOKEN_ANNOTATION in _map(_map(secret.get("metadata")).get("annotations"))
     ]
     evidence.expect(

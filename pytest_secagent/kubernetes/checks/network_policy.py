@@ -191,7 +191,7 @@ def _within(network: Network, port: int, allowed: list[tuple[Network, int]]) -> 
 def _ports(rule: Mapping[str, Any]) -> list[tuple[str, object]]:
     ports = rule.get("ports")
     if not ports:
-        return [("any", None)]
+        return [("", None)]
     found = []
     for item in map(_map, ports):
         protocol = str(item.get("protocol") or "TCP")
@@ -209,11 +209,11 @@ def _egress_verdicts(
     warnings: list[str] = []
     peers: list[Mapping[str, Any] | None] = [_map(p) for p in rule.get("to") or []] or [None]
     ports = _ports(rule)
-    if peers == [None] and ports == [("any", None)]:
+    if peers == [None] and ports == [("", None)]:
         return ["allows all egress"], []
     for peer in peers:
         for protocol, port in ports:
-            target = f"{protocol}/{port if port is not None else 'any port'}"
+            target = f"{protocol}/{port}" if port is not None else "any port"
             if port == DNS_PORT and protocol in ("UDP", "TCP"):
                 if peer is None:
                     warnings.append(f"DNS ({target}) to any destination, not only cluster DNS")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from pytest_secagent.kubernetes.view import KubernetesView, Resource, ResourceNotServed
 from pytest_secagent.kubernetes.workloads import ContainerKind, PodTemplate, containers, pod_templates
@@ -27,7 +27,6 @@ __all__ = [
     "agent_templates",
     "effective_security",
     "list_if_served",
-    "list_metadata",
     "parse_time",
     "short",
     "target_namespace",
@@ -128,12 +127,6 @@ def list_if_served(
         return view.list(resource, namespace)
     except ResourceNotServed:
         return None
-
-
-def list_metadata(view: KubernetesView, resource: Resource, namespace: str | None) -> list[KubeObject]:
-    """List ``resource`` metadata-only (for Secrets: no value is ever fetched)."""
-    # The Protocol's own ``list`` method shadows the builtin in its annotations.
-    return cast("list[KubeObject]", view.list_metadata(resource, namespace))
 
 
 def parse_time(value: object) -> dt.datetime | None:

@@ -17,7 +17,6 @@ from pytest_secagent.kubernetes.checks.scope import (
     agent_scope,
     agent_templates,
     list_if_served,
-    list_metadata,
     parse_time,
 )
 from pytest_secagent.kubernetes.checks.textscan import (
@@ -170,7 +169,7 @@ def check_secret_age(
     hard = policy.credentials.rotation_hard_max_days
     secrets = [
         s
-        for s in list_metadata(view, SECRETS, scope.namespace)
+        for s in view.list_metadata(SECRETS, scope.namespace)
         if not _name(s).startswith(HELM_RELEASE_PREFIX)
         and LEGACY_TOKEN_ANNOTATION not in _map(_map(s.get("metadata")).get("annotations"))
     ]
@@ -188,7 +187,7 @@ def check_secret_age(
         note = f" (over the hard maximum of {hard})" if days > hard else ""
         evidence.expect(
             label,
-            expected=f"at most {limit} days (last written {written:%Y-%m-%d})",
-            actual=f"{days:.0f} days{note}",
+            expected=f"at most {limit} days",
+            actual=f"{days:.0f} days{note} (last written {written:%Y-%m-%d})",
             ok=days <= limit,
         )

@@ -84,7 +84,12 @@ TLS_BYPASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("insecureSkipVerify", re.compile(r"insecure[-_]?skip[-_]?(?:tls[-_]?)?verify\W{0,3}" + _TRUE, re.I)),
     ("skipTLSVerify", re.compile(r"skip[-_]?(?:tls|ssl)[-_]?verif(?:y|ication)\W{0,3}" + _TRUE, re.I)),
     ("insecure: true", re.compile(r"(?<![-\w])insecure\W{0,3}" + _TRUE, re.I)),
-    ("TLS verification off", re.compile(r"(?:ssl|tls)[-_]?verify(?:[-_]?peer)?\W{0,3}" + _FALSE, re.I)),
+    (
+        "TLS verification off",
+        re.compile(
+            r"(?<!skip-)(?<!skip_)(?<!skip)(?:ssl|tls)[-_]?verify(?:[-_]?peer)?\W{0,3}" + _FALSE, re.I
+        ),
+    ),
     ("verify_ssl off", re.compile(r"verify[-_]?(?:ssl|tls|certs?)\W{0,3}" + _FALSE, re.I)),
     ("sslmode=disable", re.compile(r"sslmode\W{0,3}disable", re.I)),
     (

@@ -21,19 +21,18 @@ from pytest_secagent.kubernetes.checks.scope import (
     list_if_served,
     parse_time,
 )
-from pytest_secagent.kubernetes.view import KubernetesView, Resource
+from pytest_secagent.kubernetes.resources import VULNERABILITY_REPORTS
+from pytest_secagent.kubernetes.view import KubernetesView
 from pytest_secagent.outcomes import not_applicable
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
-    "VULNERABILITY_REPORTS",
     "check_image_vulnerabilities",
     "check_scan_freshness",
     "fixable_findings",
     "report_matches",
 ]
 
-VULNERABILITY_REPORTS = Resource("aquasecurity.github.io", "v1alpha1", "vulnerabilityreports")
 BLOCKING_SEVERITIES = frozenset({"CRITICAL", "HIGH"})
 
 
