@@ -427,3 +427,17 @@ def test_scan_freshness_and_the_declared_host_scan(
         "image public.ecr.aws/atlanhq/sdr-init",
     ]
     assert all("days ago" in f for f in failures(evidence))
+
+
+def test_every_declared_daemonset_must_exist(
+    open_live: OpenLive, hardened: Path, scenario_policy: Policy
+) -> None:
+    both = ["falcon-system/falcon-node-sensor", "security/sentinelone"]
+    evidence = Evidence()
+    node_agents.check_edr_coverage(
+        open_live(hardened), dataclasses.replace(scenario_policy, edr=EdrSection(daemonsets=both)), evidence
+    )
+    assert failures(evidence) == [
+        "EDR DaemonSets (declared: falcon-system/falcon-node-sensor, security/sentinelone): "
+        "falcon-system/falcon-node-sensor; not found: security/sentinelone"
+    ]

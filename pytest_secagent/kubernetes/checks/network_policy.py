@@ -134,7 +134,7 @@ def check_default_deny_ingress(
         _name(p)
         for p in policies
         if "Ingress" in policy_types(p)
-        and _is_select_all(_map(p.get("spec")).get("podSelector"))
+        and _is_select_all(_map(p.get("spec")).get("podSelector") or {})
         and not _map(p.get("spec")).get("ingress")
     ]
     evidence.expect(

@@ -106,17 +106,22 @@ def daemonset_coverage(view: KubernetesView, ds: Mapping[str, Any]) -> set[str]:
     return nodes
 
 
+def _matches(ds: Mapping[str, Any], entry: str) -> bool:
+    meta = _map(ds.get("metadata"))
+    return entry in (f"{meta.get('namespace')}/{meta.get('name')}", str(meta.get("name")))
+
+
 def _select(
     daemonsets: list[dict[str, Any]], declared: list[str], known: tuple[str, ...]
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return the DaemonSets that count, and the declared entries that match none."""
     if not declared:
-        return [ds for ds in daemonsets if str(_map(ds.get("metadata")).get("name", "")).startswith(known)]
-    chosen = []
-    for ds in daemonsets:
-        meta = _map(ds.get("metadata"))
-        if f"{meta.get('namespace')}/{meta.get('name')}" in declared or str(meta.get("name")) in declared:
-            chosen.append(ds)
-    return chosen
+        return [
+            ds for ds in daemonsets if str(_map(ds.get("metadata")).get("name", "")).startswith(known)
+        ], []
+    chosen = [ds for ds in daemonsets if any(_matches(ds, entry) for entry in declared)]
+    missing = [entry for entry in declared if not any(_matches(ds, entry) for ds in daemonsets)]
+    return chosen, missing
 
 
 def _check_node_agents(
@@ -136,13 +141,14 @@ def _check_node_agents(
     if not agent_nodes:
         raise EvidenceUnavailable("the agent's pods run on no node yet (pending?)")
     evidence.observe("nodes running agent pods", ", ".join(agent_nodes))
-    daemonsets = _select(view.list(DAEMON_SETS, None), declared, known)
+    daemonsets, missing = _select(view.list(DAEMON_SETS, None), declared, known)
     source = "declared: " + ", ".join(declared) if declared else "recognised by name"
+    found = ", ".join(_ref(ds) for ds in daemonsets) or "none"
     evidence.expect(
         f"{what} DaemonSets ({source})",
         expected="at least one" if not declared else "every declared DaemonSet",
-        actual=", ".join(_ref(ds) for ds in daemonsets) or "none",
-        ok=bool(daemonsets) and (not declared or len(daemonsets) >= len(declared)),
+        actual=found + (f"; not found: {', '.join(missing)}" if missing and daemonsets else ""),
+        ok=bool(daemonsets) and not missing,
     )
     covering = []
     for ds in daemonsets:
