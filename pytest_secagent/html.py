@@ -54,10 +54,10 @@ def _counts_table(title: str, rows: list[tuple[str, Counter[Outcome]]], scored: 
     for label, counts in rows:
         cells = "".join(f"<td>{counts[o]}</td>" for _, o in _OUTCOMES)
         extra = f"<td>{_e(format_score(score(counts)))}</td>" if scored else ""
-        body.append(f"<tr><td>{_e(label)}</td>{cells}{extra}</tr>")
+        body.append(f"<tr><td>{_e(label)}</td>{extra}{cells}</tr>")
     score_head = "<th>score</th>" if scored else ""
     return (
-        f"<table class='secagent-{_e(title)}'><tr><th>{_e(title)}</th>{head}{score_head}</tr>"
+        f"<table class='secagent-{_e(title)}'><tr><th>{_e(title)}</th>{score_head}{head}</tr>"
         + "".join(body)
         + "</table>"
     )

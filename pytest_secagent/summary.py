@@ -205,15 +205,15 @@ class ComplianceResults:
     def _write_table(self, tr: pytest.TerminalReporter, counts: dict[str, Counter[Outcome]]) -> None:
         tr.write_sep("=", "secagent compliance summary")
         width = max(len("section"), *(len(s) for s in counts))
-        header = f"{'section':<{width}}  " + "  ".join(name for name, _ in _COLUMNS) + "  score"
+        header = f"{'section':<{width}}  score  " + "  ".join(name for name, _ in _COLUMNS)
         tr.write_line(header)
         total: Counter[Outcome] = Counter()
         for section, counter in counts.items():
             total.update(counter)
             cells = "  ".join(f"{counter[o]:>{len(name)}}" for name, o in _COLUMNS)
-            tr.write_line(f"{section:<{width}}  {cells}  {format_score(score(counter)):>5}")
+            tr.write_line(f"{section:<{width}}  {format_score(score(counter)):>5}  {cells}")
         cells = "  ".join(f"{total[o]:>{len(name)}}" for name, o in _COLUMNS)
-        tr.write_line(f"{'total':<{width}}  {cells}  {format_score(score(total)):>5}")
+        tr.write_line(f"{'total':<{width}}  {format_score(score(total)):>5}  {cells}")
 
     def _write_findings(self, tr: pytest.TerminalReporter) -> None:
         labels = {Outcome.FAILED: "FAILED", Outcome.ERROR: "ERROR", Outcome.WAIVED: "WAIVED"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import jsonschema
 import pytest
 
@@ -37,7 +39,7 @@ _write_json = summary.write_json
 
 def _log(what):
     with open(LOG, "a", encoding="utf-8") as handle:
-        handle.write(f"{what} {os.environ.get('PYTEST_XDIST_WORKER', 'controller')}\\n")
+        handle.write(f"{what} pid {os.getpid()}\\n")
 
 
 def _logged_write(path, document):
@@ -54,7 +56,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_secagent_results(config, results):
-    _log(f"hook {len(results)}")
+    _log(f"hook {len(results)} {'worker' if hasattr(config, 'workerinput') else 'controller'}")
 """
 
 
@@ -90,9 +92,10 @@ def test_reports_are_written_once_by_the_controller_with_every_result(pytester: 
         ]
     )
     result.stdout.fnmatch_lines(["NOT RUN waiver waivers[[]1[]] * SA-EDR-001 *"])
+    # The controller runs in this process; the workers are processes of their own.
     assert (pytester.path / "writers.log").read_text(encoding="utf-8").splitlines() == [
-        "json 4 controller",
-        "hook 4 controller",
+        f"json 4 pid {os.getpid()}",
+        f"hook 4 controller pid {os.getpid()}",
     ]
 
     document = load_json(pytester.path / "results.json")
