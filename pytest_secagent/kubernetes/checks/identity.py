@@ -95,7 +95,7 @@ def check_service_accounts(
     else:
         value = default.get("automountServiceAccountToken")
         evidence.expect(
-            f"ServiceAccount default in {scope.namespace}: automountServiceAccountToken",
+            f"ServiceAccount default in {scope.namespace}: token automount",
             expected="false",
             actual=str(value).lower() if isinstance(value, bool) else "unset (true)",
             ok=value is False,
