@@ -55,9 +55,7 @@ BASELINE_CAPABILITIES = frozenset(
     }
 )
 RESTRICTED_ADDABLE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
-SELINUX_TYPES = frozenset(
-    {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
-)
+SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
 SAFE_SYSCTLS = frozenset(
     {
         "kernel.shm_rmid_forced",
@@ -260,9 +258,7 @@ def _privileged(meta: KubeDict, spec: KubeDict) -> str | None:
 
 
 def _host_namespaces(meta: KubeDict, spec: KubeDict) -> str | None:
-    shared = [
-        f"{key}=true" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key) is True
-    ]
+    shared = [f"{key}=true" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key) is True]
     return f"pod must not set {', '.join(shared)}" if shared else None
 
 
@@ -303,9 +299,7 @@ def _apparmor_profile(meta: KubeDict, spec: KubeDict) -> str | None:
     for c in _containers(spec):
         profile = _sc(c).get("appArmorProfile")
         if profile is not None and _map(profile).get("type") not in GOOD_APPARMOR_TYPES:
-            problems.append(
-                f'container "{_name(c)}" sets appArmorProfile.type "{_map(profile).get("type")}"'
-            )
+            problems.append(f'container "{_name(c)}" sets appArmorProfile.type "{_map(profile).get("type")}"')
     for key, value in sorted(_map(meta.get("annotations")).items()):
         if not str(key).startswith(APPARMOR_ANNOTATION_PREFIX):
             continue
@@ -353,9 +347,7 @@ def _proc_mount_restricted(meta: KubeDict, spec: KubeDict) -> str | None:
 
 def _seccomp_baseline(meta: KubeDict, spec: KubeDict) -> str | None:
     pod = _map(_sc(spec).get("seccompProfile")).get("type") == "Unconfined"
-    names = _containers_where(
-        spec, lambda c: _map(_sc(c).get("seccompProfile")).get("type") == "Unconfined"
-    )
+    names = _containers_where(spec, lambda c: _map(_sc(c).get("seccompProfile")).get("type") == "Unconfined")
     return _setters(pod, names, 'must not set seccompProfile.type "Unconfined"')
 
 
@@ -367,9 +359,7 @@ def _sysctls(meta: KubeDict, spec: KubeDict) -> str | None:
 
 def _windows_host_process(meta: KubeDict, spec: KubeDict) -> str | None:
     pod = _map(_sc(spec).get("windowsOptions")).get("hostProcess") is True
-    names = _containers_where(
-        spec, lambda c: _map(_sc(c).get("windowsOptions")).get("hostProcess") is True
-    )
+    names = _containers_where(spec, lambda c: _map(_sc(c).get("windowsOptions")).get("hostProcess") is True)
     return _setters(pod, names, "must not set windowsOptions.hostProcess=true")
 
 
@@ -386,11 +376,7 @@ def _host_probes_and_lifecycle(meta: KubeDict, spec: KubeDict) -> str | None:
     for c in _containers(spec):
         hosts = [h for probe in PROBES for h in _handler_hosts(_map(c.get(probe)))]
         lifecycle = _map(c.get("lifecycle"))
-        hosts += [
-            h
-            for handler in LIFECYCLE_HANDLERS
-            for h in _handler_hosts(_map(lifecycle.get(handler)))
-        ]
+        hosts += [h for handler in LIFECYCLE_HANDLERS for h in _handler_hosts(_map(lifecycle.get(handler)))]
         if hosts:
             bad[_name(c)] = hosts
     if not bad:
@@ -428,15 +414,11 @@ def _run_as_non_root(meta: KubeDict, spec: KubeDict) -> str | None:
     pod_value = _sc(spec).get("runAsNonRoot")
     explicit = _containers_where(spec, lambda c: _sc(c).get("runAsNonRoot") is False)
     implicit = (
-        []
-        if pod_value is True
-        else _containers_where(spec, lambda c: _sc(c).get("runAsNonRoot") is None)
+        [] if pod_value is True else _containers_where(spec, lambda c: _sc(c).get("runAsNonRoot") is None)
     )
     problems = [
         _setters(pod_value is False, explicit, "must not set securityContext.runAsNonRoot=false"),
-        _containers_detail(
-            implicit, "must set securityContext.runAsNonRoot=true (or the pod must)"
-        ),
+        _containers_detail(implicit, "must set securityContext.runAsNonRoot=true (or the pod must)"),
     ]
     return "; ".join(p for p in problems if p) or None
 

@@ -82,9 +82,7 @@ def test_ephemeral_containers_are_checked() -> None:
 
 def test_workloads_are_unwrapped() -> None:
     template: dict[str, Any] = {
-        "metadata": {
-            "annotations": {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}
-        },
+        "metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}},
         "spec": {"containers": [{"name": "app"}], "hostPID": True},
     }
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": template}}
