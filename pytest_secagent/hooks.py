@@ -12,4 +12,8 @@ if TYPE_CHECKING:
 
 @pytest.hookspec
 def pytest_secagent_results(config: pytest.Config, results: list[ControlResult]) -> None:
-    """Receive every control result of the run once, on the controller, at session finish."""
+    """Receive every control result of the run once, on the controller, at session finish.
+
+    Each result's ``outcome`` is final (``waived`` for a failure a current waiver accepts) and
+    the severity gate has already set the exit status (``session.exitstatus``).
+    """

@@ -87,6 +87,7 @@ class ComplianceResults:
         self.waiver_states: list[WaiverState] = []
         self.exit_status: int | None = None
         self.json_written: str | None = None
+        self.json_error = ""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -185,8 +186,15 @@ class ComplianceResults:
         self.exit_status = int(status)
         if settings.json_path is not None:
             document = build_document(self, settings, session.config)
-            write_json(settings.json_path, document)
-            self.json_written = str(settings.json_path)
+            try:
+                write_json(settings.json_path, document)
+            except OSError as exc:
+                # The evidence file is part of the run's result: its loss must not pass silently.
+                self.json_error = f"could not write {settings.json_path}: {exc.strerror or exc}"
+                if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            else:
+                self.json_written = str(settings.json_path)
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -201,6 +209,8 @@ class ComplianceResults:
             tr.write_line(f"secagent gate: {self.gate_note or self.gate.describe()}")
         if self.json_written:
             tr.write_line(f"secagent JSON results: {self.json_written}")
+        if self.json_error:
+            tr.write_line(f"secagent JSON results NOT written: {self.json_error}", red=True, bold=True)
 
     def _write_table(self, tr: pytest.TerminalReporter, counts: dict[str, Counter[Outcome]]) -> None:
         tr.write_sep("=", "secagent compliance summary")

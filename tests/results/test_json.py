@@ -160,3 +160,12 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         write_json(target, {"not serialisable": object()})
     assert target.read_text(encoding="utf-8") == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_a_json_file_that_cannot_be_written_fails_the_run_loudly(pytester: pytest.Pytester) -> None:
+    make_run(pytester, HIGH_OK)
+    result = pytester.runpytest(*BASE_ARGS, "--secagent-json=policy.yaml/results.json")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(
+        [f"secagent JSON results NOT written: could not write {pytester.path}/policy.yaml/results.json: *"]
+    )
