@@ -140,7 +140,7 @@ def bench_collection(folder: Path) -> Callable[[], object]:
     targets = [arg for i in range(20) for arg in ("--secagent-target", f"tls://127.0.0.{i + 1}:443")]
 
     def run() -> object:
-        return subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        return subprocess.run(
             [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *targets],
             cwd=folder,
             check=True,

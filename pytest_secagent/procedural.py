@@ -1,9 +1,15 @@
-"""Checks of the procedural baselines, evidenced by records in the policy file."""
+"""Checks of the procedural baselines, evidenced by records in the policy file.
+
+Who did a review, when, and where its evidence lives are attestations
+(:mod:`pytest_secagent.attestations`); these checks add the facts each baseline asks for on
+top of them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from pytest_secagent.attestations import check_attestation
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.policy import Policy
 
@@ -15,26 +21,9 @@ def _present(evidence: Evidence, key: str, value: object) -> bool:
     return evidence.expect(key, expected="present", actual=shown, ok=shown != "missing")
 
 
-def _recent(evidence: Evidence, key: str, when: dt.date | None, max_days: int, today: dt.date) -> bool:
-    if when is None:
-        return evidence.expect(key, expected=f"a date within {max_days} days", actual="missing", ok=False)
-    age = (today - when).days
-    if age < 0:
-        return evidence.expect(
-            key, expected="a date that is not in the future", actual=f"{when} ({-age} days ahead)", ok=False
-        )
-    stale_since = when + dt.timedelta(days=max_days)
-    actual = f"{when} ({age} days old" + (f", stale since {stale_since})" if age > max_days else ")")
-    return evidence.expect(key, expected=f"at most {max_days} days old", actual=actual, ok=age <= max_days)
-
-
 def check_network_review(policy: Policy, evidence: Evidence, today: dt.date) -> None:
-    """SA-ASSESS-001: the network architecture review is recorded, owned and current."""
-    review = policy.assessment.network_review
-    prefix = "assessment.network_review"
-    _recent(evidence, f"{prefix}.date", review.date, policy.assessment.max_age_days, today)
-    _present(evidence, f"{prefix}.reviewer", review.reviewer)
-    _present(evidence, f"{prefix}.artifact_url", review.artifact_url)
+    """SA-ASSESS-001: the network architecture review is attested, current, and its facts declared."""
+    check_attestation(evidence, policy, "network_architecture_review", today)
     rules = policy.firewall_rules
     evidence.expect(
         "firewall_rules.outbound_allowed",
@@ -52,23 +41,19 @@ def check_network_review(policy: Policy, evidence: Evidence, today: dt.date) -> 
 
 
 def check_credential_review(policy: Policy, evidence: Evidence, today: dt.date) -> None:
-    """SA-ASSESS-002: the credential-management validation is recorded and current."""
+    """SA-ASSESS-002: the credential-management validation is attested, current and complete."""
+    check_attestation(evidence, policy, "credential_management_validation", today)
     review = policy.assessment.credential_review
     prefix = "assessment.credential_review"
-    _recent(evidence, f"{prefix}.date", review.date, policy.assessment.max_age_days, today)
     _present(evidence, f"{prefix}.secret_store", review.secret_store)
     _present(evidence, f"{prefix}.owners", ", ".join(review.owners))
     ceiling = policy.assessment.rotation_ceiling_days
-    if review.rotation_max_days is None:
-        evidence.expect(f"{prefix}.rotation_max_days", expected=f"at most {ceiling} days",
-                        actual="missing", ok=False)
-    else:
-        evidence.expect(
-            f"{prefix}.rotation_max_days",
-            expected=f"at most {ceiling} days",
-            actual=f"{review.rotation_max_days} days",
-            ok=0 < review.rotation_max_days <= ceiling,
-        )
+    evidence.expect(
+        f"{prefix}.rotation_max_days",
+        expected=f"at most {ceiling} days",
+        actual="missing" if review.rotation_max_days is None else f"{review.rotation_max_days} days",
+        ok=review.rotation_max_days is not None and 0 < review.rotation_max_days <= ceiling,
+    )
     evidence.expect(
         f"{prefix}.credentials",
         expected="every agent credential listed",
@@ -86,7 +71,7 @@ def check_credential_review(policy: Policy, evidence: Evidence, today: dt.date) 
 
 
 def check_incident_response(policy: Policy, evidence: Evidence, today: dt.date) -> None:
-    """SA-OPS-003: the incident-response coordination record is complete and rehearsed."""
+    """SA-OPS-003: the incident-response runbook and contacts are declared and the exercise is current."""
     ir = policy.incident_response
     _present(evidence, "incident_response.runbook_url", ir.runbook_url)
     _present(evidence, "incident_response.internal_contact", ir.internal_contact)
@@ -96,6 +81,5 @@ def check_incident_response(policy: Policy, evidence: Evidence, today: dt.date) 
         actual=ir.atlan_contact or "missing",
         ok=(ir.atlan_contact or "").strip().lower() == ir.expected_atlan_contact.lower(),
     )
-    _recent(evidence, "incident_response.last_exercise_date", ir.last_exercise_date,
-            ir.max_exercise_age_days, today)
     _present(evidence, "incident_response.log_preservation", ir.log_preservation)
+    check_attestation(evidence, policy, "incident_response_exercise", today)

@@ -136,11 +136,11 @@ class ResultRecorder:
         report = yield
         if call.excinfo is not None and call.excinfo.errisinstance(EvidenceUnavailable):
             target = _target_of(item)
+            where = target.id if target else "?"
+            # Connections name their target already; say it once.
+            reason = str(call.excinfo.value).removeprefix(f"{where}: ")
             report.outcome = "failed"
-            report.longrepr = (
-                f"could not verify {binding.control.id} on {target.id if target else '?'}: "
-                f"{self._redact(str(call.excinfo.value))}"
-            )
+            report.longrepr = f"could not verify {binding.control.id} on {where}: {self._redact(reason)}"
             if call.when == "call":
                 # Pytest counts only setup and teardown failures as errors.
                 report.when = "setup"

@@ -1,0 +1,1 @@
+"""The built-in suites: one module per baseline area, each test one control."""

@@ -13,6 +13,12 @@ REQUIRED = (
     "pytest_secagent/suites/__init__.py",
     "pytest_secagent/suites/test_assessment.py",
     "pytest_secagent/suites/test_incident_response.py",
+    "pytest_secagent/suites/test_attestations.py",
+    "pytest_secagent/suites/test_host.py",
+    "pytest_secagent/suites/test_container_engine.py",
+    "pytest_secagent/suites/test_kubernetes_workloads.py",
+    "pytest_secagent/suites/test_network.py",
+    "pytest_secagent/schemas/results-v1.json",
 )
 
 

@@ -22,6 +22,7 @@ assessment:
     artifact_url: https://wiki.example.com/atlan-agent/network-review
   credential_review:
     date: {review_date}
+    reviewer: John Roe (identity team)
     secret_store: aws-secrets-manager
     rotation_max_days: 90
     owners: [platform-security@example.com]
@@ -36,6 +37,12 @@ incident_response:
   atlan_contact: security@atlan.com
   last_exercise_date: {exercise_date}
   log_preservation: s3://example-siem/atlan-agent (365 days)
+attestations:
+  credential_management_validation:
+    evidence_url: https://tickets.example.com/SEC-1200
+  incident_response_exercise:
+    by: soc@example.com
+    evidence_url: https://wiki.example.com/atlan-agent/ir/exercise-report
 """
 
 
@@ -56,8 +63,8 @@ def test_stale_review_says_when_it_went_stale() -> None:
     evidence = Evidence()
     check_network_review(policy, evidence, TODAY)
     (failure,) = evidence.failures
-    assert failure.name == "assessment.network_review.date"
-    assert failure.actual == "2025-01-10 (688 days old, stale since 2026-01-10)"
+    assert failure.name == "attestations.network_architecture_review.date"
+    assert failure.actual == "2025-01-10 (688 days old; stale since 2026-01-11)"
 
 
 def test_future_dates_fail() -> None:
