@@ -34,6 +34,8 @@ def _kinds_text(kinds: tuple[TargetKind, ...]) -> str:
 def parametrize_targets(metafunc: pytest.Metafunc) -> None:
     """Parametrize a control test over the configured targets its control applies to.
 
+    Each item's ID is ``CONTROL:TARGET`` (``test_tls[SA-NET-007:tls:acme.atlan.com:443]``), so
+    JUnit testcase names stay the same from run to run and ``-k`` selects by control or target.
     No matching target gives one skipped item reading ``not applicable: no <kind> target``.
     """
     __tracebackhide__ = True
@@ -57,13 +59,19 @@ def parametrize_targets(metafunc: pytest.Metafunc) -> None:
     settings = metafunc.config.stash[SETTINGS_KEY]
     targets = [t for t in settings.all_targets if t.kind in binding.applies_to]
     if targets:
-        metafunc.parametrize(
-            TARGET_FIXTURE, targets, ids=[t.id for t in targets], indirect=True
-        )
+        # Stable test IDs: control plus target, never anything observed.
+        ids = [f"{binding.control.id}:{t.id}" for t in targets]
+        metafunc.parametrize(TARGET_FIXTURE, targets, ids=ids, indirect=True)
         return
     reason = f"not applicable: no {_kinds_text(binding.applies_to)} target"
     metafunc.parametrize(
         TARGET_FIXTURE,
-        [pytest.param(None, marks=pytest.mark.skip(reason=reason), id=NOT_APPLICABLE_ID)],
+        [
+            pytest.param(
+                None,
+                marks=pytest.mark.skip(reason=reason),
+                id=f"{binding.control.id}:{NOT_APPLICABLE_ID}",
+            )
+        ],
         indirect=True,
     )

@@ -41,11 +41,11 @@ def test_one_item_per_matching_target(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4, skipped=1)
     result.stdout.fnmatch_lines_random(
         [
-            "*test_tls?tls:127.0.0.1:9? PASSED*",
-            "*test_tls?https:127.0.0.2:8443? PASSED*",
-            "*test_psa?not-applicable? SKIPPED (not applicable*",
+            "*test_tls?SA-NET-007:tls:127.0.0.1:9? PASSED*",
+            "*test_tls?SA-NET-007:https:127.0.0.2:8443? PASSED*",
+            "*test_psa?SA-RUNTIME-005:not-applicable? SKIPPED (*",
             "SKIPPED [[]1[]] test_controls.py:8: not applicable: no k8s or manifests target",
-            "*test_ir?policy? PASSED*",
+            "*test_ir?SA-OPS-003:policy? PASSED*",
             "*test_plain PASSED*",
         ]
     )
@@ -110,7 +110,7 @@ def test_builtin_suites_are_collected_with_user_tests(pytester: pytest.Pytester)
     pytester.makepyfile(test_mine="def test_mine(secagent_policy):\n    assert secagent_policy\n")
     result = pytester.runpytest("--secagent-target", "tls://127.0.0.1:9", "--co", "-q", "test_mine.py")
     # The built-in suites run alongside the files the user names.
-    result.stdout.fnmatch_lines(["test_mine.py::test_mine", "*test_assessment.py::*[[]policy[]]*"])
+    result.stdout.fnmatch_lines(["test_mine.py::test_mine", "*test_assessment.py::*[[]SA-ASSESS-00?:policy[]]*"])
 
 
 def test_no_suites_option(pytester: pytest.Pytester) -> None:

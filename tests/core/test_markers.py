@@ -201,7 +201,7 @@ def test_custom_control_runs_with_its_inline_metadata(pytester: pytest.Pytester)
     )
     result = pytester.runpytest(*POLICY_ONLY, "-v", "--junitxml=j.xml")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*test_acme?tls:127.0.0.1:9? PASSED*", "Acme hardening * 1 * 0 *"])
+    result.stdout.fnmatch_lines(["*test_acme?ACME-001:tls:127.0.0.1:9? PASSED*", "Acme hardening * 1 * 0 *"])
     junit = (pytester.path / "j.xml").read_text()
     assert '<property name="control_id" value="ACME-001" />' in junit
     assert '<property name="section" value="Acme hardening" />' in junit

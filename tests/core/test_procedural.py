@@ -109,9 +109,9 @@ def test_suites_pass_with_a_complete_policy(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3, deselected=result.parseoutcomes().get("deselected", 0))
     result.stdout.fnmatch_lines_random(
         [
-            "*test_network_architecture_review_is_current?policy? PASSED*",
-            "*test_credential_management_validation_is_current?policy? PASSED*",
-            "*test_incident_response_is_prepared?policy? PASSED*",
+            "*test_network_architecture_review_is_current?SA-ASSESS-001:policy? PASSED*",
+            "*test_credential_management_validation_is_current?SA-ASSESS-002:policy? PASSED*",
+            "*test_incident_response_is_prepared?SA-OPS-003:policy? PASSED*",
         ]
     )
 

@@ -39,8 +39,12 @@ def test_junit_has_control_properties(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_controls=CONTROLS)
     pytester.runpytest(*RUN, "--junitxml=j.xml")
     cases = _properties(pytester.path / "j.xml")
-    assert set(cases) == {"test_tls[tls:127.0.0.1:9]", "test_ir[policy]", "test_psa[not-applicable]"}
-    tls = cases["test_tls[tls:127.0.0.1:9]"]
+    assert set(cases) == {
+        "test_tls[SA-NET-007:tls:127.0.0.1:9]",
+        "test_ir[SA-OPS-003:policy]",
+        "test_psa[SA-RUNTIME-005:not-applicable]",
+    }
+    tls = cases["test_tls[SA-NET-007:tls:127.0.0.1:9]"]
     assert tls["control_id"] == "SA-NET-007"
     assert tls["severity"] == "high"
     assert tls["section"] == "Network security controls"
@@ -52,8 +56,8 @@ def test_junit_has_control_properties(pytester: pytest.Pytester) -> None:
         "[info] banner: <script>alert(1)</script>"
     )
     assert tls["remediation"].startswith("Remove TLS-downgrading middleboxes")
-    assert cases["test_ir[policy]"]["outcome"] == "passed"
-    na = cases["test_psa[not-applicable]"]
+    assert cases["test_ir[SA-OPS-003:policy]"]["outcome"] == "passed"
+    na = cases["test_psa[SA-RUNTIME-005:not-applicable]"]
     assert na["outcome"] == "not applicable"
     assert na["outcome_detail"] == "not applicable: no k8s or manifests target"
 

@@ -55,7 +55,7 @@ def test_local_target_runs_every_host_control(suite: pytest.Pytester) -> None:
     result = run(suite, "local://")
     counts = totals(result)
     assert sum(counts.values()) == CONTROLS, result.stdout.str()
-    result.stdout.fnmatch_lines(["*PASSED*test_credential_files_private[[]local[]]*"])
+    result.stdout.fnmatch_lines(["*PASSED*test_credential_files_private[[]SA-SECRET-002:local[]]*"])
     # nothing on this machine proves the firewall: it can never pass here
     assert not re.search(r"PASSED .*test_inbound_denied_by_default", result.stdout.str())
 
@@ -68,7 +68,7 @@ def test_ssh_target_runs_over_one_verified_connection(
     result = run(suite, sshd.uri)
     counts = totals(result)
     assert sum(counts.values()) == CONTROLS, result.stdout.str()
-    result.stdout.fnmatch_lines(["*PASSED*test_credential_files_private[[]ssh:root@127.0.0.1:*"])
+    result.stdout.fnmatch_lines(["*PASSED*test_credential_files_private[[]SA-SECRET-002:ssh:root@127.0.0.1:*"])
     log = (sshd.folder / "sshd.log").read_text()
     assert log.count("Accepted publickey") == 1, log
 
@@ -95,6 +95,6 @@ def test_parallel_workers_each_hold_one_connection(
         suite, sshd.uri, "--secagent-controls", "SA-NET-002,SA-SECRET-002", "-n", "2", "-p", "no:benchmark"
     )
     assert sum(totals(result).values()) == 2, result.stdout.str()
-    result.stdout.fnmatch_lines(["*PASSED*test_credential_files_private[[]ssh:root@127.0.0.1:*"])
+    result.stdout.fnmatch_lines(["*PASSED*test_credential_files_private[[]SA-SECRET-002:ssh:root@127.0.0.1:*"])
     after = (sshd.folder / "sshd.log").read_text().count("Accepted publickey")
     assert 1 <= after - before <= 2, "one connection per worker at most"

@@ -148,5 +148,5 @@ def test_the_access_review_suite(pytester: pytest.Pytester) -> None:
     assert record["control_id"] == "SA-IAM-003"
     assert record["outcome"] == "failed"
     assert record["nodeid"].endswith(
-        "test_attestations.py::test_access_review_is_attested_and_current[policy]"
+        "test_attestations.py::test_access_review_is_attested_and_current[SA-IAM-003:policy]"
     )

@@ -55,7 +55,7 @@ def test_a_pod_named_like_a_script_appears_escaped(pytester: pytest.Pytester) ->
     assert f"<td>pod {ESCAPED_POD}: runAsUser 0</td>" in failed["log"]
     (by_target,) = [r for r in rows if "test_non_root" in r["testId"]]
     assert f'<td class="col-target">manifests:{ESCAPED_POD}</td>' in by_target["resultsTableRow"]
-    test_id = f"test_controls.py::test_non_root[manifests:{ESCAPED_POD}]"
+    test_id = f"test_controls.py::test_non_root[SA-RUNTIME-006:manifests:{ESCAPED_POD}]"
     assert f'<td class="col-testId">{test_id}</td>' in by_target["resultsTableRow"]
 
 

@@ -51,18 +51,18 @@ def test_every_outcome_validates_against_the_junit_schema(pytester: pytest.Pytes
     assert junit_schema_errors(junit) == []
     cases = junit_cases(junit)
     assert set(cases) == {
-        "test_network_review[policy]",
-        "test_access_review[policy]",
-        "test_incident_response[policy]",
-        "test_pod_named_like_markup[policy]",
-        "test_tls[not-applicable]",
+        "test_network_review[SA-ASSESS-001:policy]",
+        "test_access_review[SA-IAM-003:policy]",
+        "test_incident_response[SA-OPS-003:policy]",
+        "test_pod_named_like_markup[SA-ASSESS-002:policy]",
+        "test_tls[SA-NET-007:not-applicable]",
         "test_not_a_control",
-        "test_release[policy]",
+        "test_release[SA-OPS-002:policy]",
     }
-    assert set(cases["test_network_review[policy]"]["results"]) == {"failure", "system-out", "system-err"}
-    assert "error" in cases["test_incident_response[policy]"]["results"]
-    assert "skipped" in cases["test_pod_named_like_markup[policy]"]["results"]
-    assert cases["test_pod_named_like_markup[policy]"]["properties"]["waiver_reason"] == "<r> & r"
+    assert set(cases["test_network_review[SA-ASSESS-001:policy]"]["results"]) == {"failure", "system-out", "system-err"}
+    assert "error" in cases["test_incident_response[SA-OPS-003:policy]"]["results"]
+    assert "skipped" in cases["test_pod_named_like_markup[SA-ASSESS-002:policy]"]["results"]
+    assert cases["test_pod_named_like_markup[SA-ASSESS-002:policy]"]["properties"]["waiver_reason"] == "<r> & r"
 
 
 def test_properties_carry_the_control_the_outcome_and_the_waiver(pytester: pytest.Pytester) -> None:
@@ -74,7 +74,7 @@ def test_properties_carry_the_control_the_outcome_and_the_waiver(pytester: pytes
     )
     pytester.runpytest(*BASE_ARGS, "--junitxml=junit.xml", "--secagent-waivers", str(waivers))
     cases = junit_cases(pytester.path / "junit.xml")
-    failed = cases["test_network_review[policy]"]["properties"]
+    failed = cases["test_network_review[SA-ASSESS-001:policy]"]["properties"]
     assert failed["control_id"] == "SA-ASSESS-001"
     assert failed["control_title"] == "Network architecture review recorded and current"
     assert failed["severity"] == "medium"
@@ -85,12 +85,12 @@ def test_properties_carry_the_control_the_outcome_and_the_waiver(pytester: pytes
     assert failed["evidence"] == "[fail] review: expected recorded; observed missing"
     assert failed["remediation"].startswith("Run and record the network review")
     assert not any(name.startswith("waiver_") for name in failed)
-    error = cases["test_incident_response[policy]"]["properties"]
+    error = cases["test_incident_response[SA-OPS-003:policy]"]["properties"]
     assert error["outcome"] == "error"
     assert error["outcome_detail"] == (
         "could not verify SA-OPS-003 on policy: the runbook store timed out after 10s"
     )
-    waived = cases["test_pod_named_like_markup[policy]"]["properties"]
+    waived = cases["test_pod_named_like_markup[SA-ASSESS-002:policy]"]["properties"]
     assert {k: v for k, v in waived.items() if k.startswith("waiver_") or k == "outcome"} == {
         "outcome": "waived",
         "waiver_status": "applied",
@@ -112,10 +112,10 @@ def test_testcase_names_are_the_control_test_and_target_whatever_the_result(
 
     failing = junit_cases(pytester.path / "failing.xml")
     passing = junit_cases(pytester.path / "passing.xml")
-    assert set(failing) == set(passing) == {"test_network_review[policy]", "test_access_review[policy]"}
+    assert set(failing) == set(passing) == {"test_network_review[SA-ASSESS-001:policy]", "test_access_review[SA-IAM-003:policy]"}
     for name, case in failing.items():
         assert case["attrs"]["classname"] == passing[name]["attrs"]["classname"] == "test_controls"
         assert case["properties"]["control_id"] == passing[name]["properties"]["control_id"]
         assert case["properties"]["target"] == "policy"
-    assert failing["test_network_review[policy]"]["properties"]["outcome"] == "failed"
-    assert passing["test_network_review[policy]"]["properties"]["outcome"] == "passed"
+    assert failing["test_network_review[SA-ASSESS-001:policy]"]["properties"]["outcome"] == "failed"
+    assert passing["test_network_review[SA-ASSESS-001:policy]"]["properties"]["outcome"] == "passed"

@@ -50,7 +50,7 @@ def test_a_waived_failure_shows_as_waived_with_owner_and_expiry_everywhere(pytes
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "test_controls.py::test_network_review[[]policy[]] WAIVED (waived until *",
+            "test_controls.py::test_network_review[[]SA-ASSESS-001:policy[]] WAIVED (*",
             f"WAIVED SA-ASSESS-001 [[]medium[]] on policy: Network architecture review recorded and current"
             f" -- waived until {expires} by {OWNER}: {REASON}",
             "*1 passed, 1 waived in *",
@@ -70,7 +70,7 @@ def test_a_waived_failure_shows_as_waived_with_owner_and_expiry_everywhere(pytes
     )
 
     # JUnit: a skipped testcase whose message and properties carry the waiver.
-    case = junit_cases(pytester.path / "junit.xml")["test_network_review[policy]"]
+    case = junit_cases(pytester.path / "junit.xml")["test_network_review[SA-ASSESS-001:policy]"]
     assert case["properties"]["outcome"] == "waived"
     assert case["properties"]["waiver_status"] == "applied"
     assert case["properties"]["waiver_owner"] == OWNER
@@ -124,7 +124,7 @@ def test_the_same_waiver_after_its_expiry_date_lets_the_failure_through(
             "*1 failed in *",
         ]
     )
-    case = junit_cases(pytester.path / "junit.xml")["test_network_review[policy]"]
+    case = junit_cases(pytester.path / "junit.xml")["test_network_review[SA-ASSESS-001:policy]"]
     assert case["properties"]["outcome"] == "failed"
     assert case["properties"]["waiver_status"] == "expired"
     assert "failure" in case["results"]

@@ -110,7 +110,7 @@ def test_reports_are_written_once_by_the_controller_with_every_result(pytester: 
 
     junit = pytester.path / "junit.xml"
     assert junit_schema_errors(junit) == []
-    assert junit_cases(junit)["test_access_review[policy]"]["properties"]["waiver_status"] == "applied"
+    assert junit_cases(junit)["test_access_review[SA-IAM-003:policy]"]["properties"]["waiver_status"] == "applied"
 
     report = pytester.path / "report.html"
     assert XSS_POD not in report.read_text(encoding="utf-8")
