@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import glob
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 """File name endings read from a folder (and from a glob that matches folders)."""
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+MANAGED_FIELDS_KEPT = ("manager", "operation", "time")
+"""What metadata-only objects keep of each ``managedFields`` entry (when, and by whom)."""
 _GLOB_CHARACTERS = frozenset("*?[")
 
 
@@ -41,14 +43,33 @@ class ManifestError(EvidenceUnavailable):
     """A manifest path that cannot be read or parsed; the message names the file and line."""
 
 
+def _write_history(entries: object) -> list[KubeObject]:
+    """Keep who wrote an object and when from ``managedFields``: never the field sets."""
+    if not isinstance(entries, list):
+        return []
+    kept = []
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            history = {key: entry[key] for key in MANAGED_FIELDS_KEPT if key in entry}
+            if history:
+                kept.append(copy.deepcopy(history))
+    return kept
+
+
 def metadata_only(obj: KubeObject) -> KubeObject:
     """Return the object reduced to its metadata, as a ``PartialObjectMetadata`` item.
 
-    The ``last-applied-configuration`` annotation and ``managedFields`` are dropped: for a
-    Secret applied with ``kubectl apply`` the annotation holds the secret's values.
+    The ``last-applied-configuration`` annotation is dropped (for a Secret applied with
+    ``kubectl apply`` it holds the secret's values), and each ``managedFields`` entry is cut
+    down to its ``manager``, ``operation`` and ``time``: ``fieldsV1`` names the data keys.
     """
-    metadata = copy.deepcopy(obj.get("metadata") or {})
-    metadata.pop("managedFields", None)
+    source = obj.get("metadata")
+    if not isinstance(source, Mapping):
+        source = {}
+    metadata = copy.deepcopy({key: value for key, value in source.items() if key != "managedFields"})
+    history = _write_history(source.get("managedFields"))
+    if history:
+        metadata["managedFields"] = history
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
         annotations.pop(LAST_APPLIED, None)

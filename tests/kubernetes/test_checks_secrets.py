@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks import identity, secrets
 from pytest_secagent.kubernetes.checks.textscan import TextItem, secret_value_kinds
 from pytest_secagent.kubernetes.live import LiveClusterView
+from pytest_secagent.kubernetes.resources import SECRETS
 from pytest_secagent.policy.model import AssessmentSection, CredentialReview
 from tests.kubernetes.checkviews import (
     SKIPPED,
@@ -197,6 +199,62 @@ def test_secret_age_against_rotation_maximum(k8s_apiserver_factory: ApiServerFac
         "Secret/stale age: 152 days (last written 2024-10-01)",
     ]
     assert "Secret/fresh age" in [o.name for o in evidence.observations]
+
+
+ROTATED_IN_PLACE = {
+    "metadata": {
+        "name": "atlan-client",
+        "namespace": "atlan-agent",
+        "creationTimestamp": "2023-01-01T00:00:00Z",
+        "managedFields": [
+            {
+                "manager": "kubectl-create",
+                "operation": "Update",
+                "apiVersion": "v1",
+                "time": "2023-01-01T00:00:00Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:data": {".": {}, "f:client_secret": {}}, "f:type": {}},
+            },
+            {
+                "manager": "rotator",
+                "operation": "Apply",
+                "apiVersion": "v1",
+                "time": "2025-02-20T09:30:00Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:data": {"f:client_secret": {}}},
+            },
+        ],
+    },
+    "data": {"client_secret": "c2NlbmFyaW8tb25seQ=="},
+}
+
+
+def test_secret_rotated_in_place_is_judged_by_its_newest_write(
+    k8s_apiserver_factory: ApiServerFactory, tmp_path: Path
+) -> None:
+    """A Secret created long ago but rewritten last week is fresh, live and rendered alike.
+
+    Metadata-only objects keep when and by whom each write was made, never ``fieldsV1``
+    (it names the data keys) nor the data itself.
+    """
+    live = _live(k8s_apiserver_factory, ROTATED_IN_PLACE)
+    rendered = manifest_view(tmp_path, {"apiVersion": "v1", "kind": "Secret", **ROTATED_IN_PLACE})
+    for view in (live, rendered):
+        try:
+            (listed,) = view.list_metadata(SECRETS, "atlan-agent")
+            evidence = Evidence()
+            secrets.check_secret_age(view, policy(), evidence, now=NOW)
+        finally:
+            view.close()
+        assert listed["metadata"]["managedFields"] == [
+            {"manager": "kubectl-create", "operation": "Update", "time": "2023-01-01T00:00:00Z"},
+            {"manager": "rotator", "operation": "Apply", "time": "2025-02-20T09:30:00Z"},
+        ]
+        text = json.dumps(listed)
+        for hidden in ("client_secret", "fieldsV1", "c2NlbmFyaW8"):
+            assert hidden not in text
+        evidence.conclude()
+        assert [o.actual for o in evidence.observations] == ["9 days (last written 2025-02-20)"]
 
 
 def test_no_credential_secret_is_not_applicable(k8s_apiserver_factory: ApiServerFactory) -> None:
