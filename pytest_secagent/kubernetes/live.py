@@ -465,9 +465,30 @@ class LiveClusterView:
         reviews = Resource("authorization.k8s.io", "v1", "subjectaccessreviews", namespaced=False)
         reply = self._request("POST", _collection_path(reviews, None), "create", reviews, None, body=review)
         answer = self._decode(reply, "create", reviews, None)
-        allowed = bool((answer.get("status") or {}).get("allowed"))
+        allowed = self._review_answer(answer, f"{verb} {resource} {_scope(namespace)} for {user}")
         with self._lock:
             self._reviews[key] = allowed
+        return allowed
+
+    def _review_answer(self, answer: KubeObject, question: str) -> bool:
+        """The decision of an access review; an undecided one raises ``EvidenceUnavailable``.
+
+        A denial that carries an ``evaluationError`` is not evidence of a denial: the
+        authorizer could not evaluate everything (a webhook failed, a role is missing).
+        """
+        status = answer.get("status")
+        allowed = status.get("allowed") if isinstance(status, dict) else None
+        if not isinstance(allowed, bool):
+            raise EvidenceUnavailable(
+                f"{self._target_id}: access review ({question}): the answer has no "
+                "status.allowed decision"
+            )
+        error = status.get("evaluationError") if isinstance(status, dict) else None
+        if not allowed and error:
+            raise EvidenceUnavailable(
+                f"{self._target_id}: access review ({question}) was denied with an evaluation "
+                f"error, so the denial proves nothing: {error}"
+            )
         return allowed
 
     def close(self) -> None:

@@ -119,8 +119,19 @@ def _cluster_role_rules(cluster: FakeCluster, role: KubeObject) -> list[KubeObje
 
 def rbac_allows(cluster: FakeCluster, user: str, groups: Sequence[str], attributes: KubeObject) -> bool:
     """Answer a SubjectAccessReview's ``resourceAttributes`` from the scenario's RBAC."""
+    return rbac_review(cluster, user, groups, attributes)[0]
+
+
+def rbac_review(
+    cluster: FakeCluster, user: str, groups: Sequence[str], attributes: KubeObject
+) -> tuple[bool, list[str]]:
+    """Like :func:`rbac_allows`, with the evaluation errors the RBAC authorizer reports.
+
+    As in kube-apiserver, a binding of the subject whose role does not exist is an error
+    that the review's ``status.evaluationError`` carries.
+    """
     if "system:masters" in groups:
-        return True
+        return True, []
     all_groups = [*groups, "system:authenticated"]
     if user.startswith("system:serviceaccount:"):
         sa_namespace = user.split(":")[2]
@@ -132,12 +143,18 @@ def rbac_allows(cluster: FakeCluster, user: str, groups: Sequence[str], attribut
     name = str(attributes.get("name", ""))
     namespace = str(attributes.get("namespace", ""))
 
+    errors: list[str] = []
+
     def role_rules(reference: KubeObject, binding_namespace: str) -> list[KubeObject]:
         kind, role_name = reference.get("kind"), reference.get("name")
         if kind == "ClusterRole":
             role = cluster.get("rbac.authorization.k8s.io", "clusterroles", "", str(role_name))
+            if role is None:
+                errors.append(f'clusterrole.rbac.authorization.k8s.io "{role_name}" not found')
             return _cluster_role_rules(cluster, role) if role else []
         role = cluster.get("rbac.authorization.k8s.io", "roles", binding_namespace, str(role_name))
+        if role is None:
+            errors.append(f'role.rbac.authorization.k8s.io "{role_name}" not found')
         return list(role.get("rules") or []) if role else []
 
     bindings: list[tuple[KubeObject, str]] = [
@@ -157,5 +174,5 @@ def rbac_allows(cluster: FakeCluster, user: str, groups: Sequence[str], attribut
             continue
         for rule in role_rules(binding.get("roleRef") or {}, binding_namespace):
             if _rule_matches(rule, verb, group, resource, subresource, name):
-                return True
-    return False
+                return True, []
+    return False, errors

@@ -30,7 +30,7 @@ from tests.kubernetes.apiauth import (
     Rule,
     User,
     make_users,
-    rbac_allows,
+    rbac_review,
 )
 from tests.kubernetes.apitypes import ApiType
 from tests.kubernetes.certs import make_server_certificate
@@ -601,6 +601,7 @@ class _Router:
                     "SubjectAccessReview is invalid: spec.resourceAttributes: Required value",
                 ),
             )
+        errors: list[str] = []
         if plural == "selfsubjectaccessreviews":
             allowed = self._allowed_for(self.user, attributes)
         else:
@@ -609,16 +610,20 @@ class _Router:
             if known is not None:
                 allowed = self._allowed_for(known, attributes)
             else:
-                allowed = rbac_allows(self.cluster, subject, list(spec.get("groups") or []), attributes)
+                groups = list(spec.get("groups") or [])
+                allowed, errors = rbac_review(self.cluster, subject, groups, attributes)
         kind = "SubjectAccessReview" if plural == "subjectaccessreviews" else "SelfSubjectAccessReview"
+        status: KubeObject = {"allowed": True}
+        if not allowed:
+            status = {"allowed": False, "reason": "no RBAC policy matched"}
+            if errors:
+                status["evaluationError"] = ", ".join(f"[{error}]" for error in errors)
         answer = {
             "kind": kind,
             "apiVersion": f"authorization.k8s.io/{version}",
             "metadata": {"creationTimestamp": None},
             "spec": spec,
-            "status": {"allowed": allowed}
-            if allowed
-            else {"allowed": False, "reason": "no RBAC policy matched"},
+            "status": status,
         }
         return 201, answer, "create"
 

@@ -243,6 +243,23 @@ def test_admin_binding_through_a_group_counts(tmp_path: Path) -> None:
     ]
 
 
+def test_binding_that_names_the_service_account_as_a_user_counts(tmp_path: Path) -> None:
+    """The API server authorizes a service account under its user name too."""
+    binding = _binding(
+        "ClusterRoleBinding",
+        "agent-as-user",
+        "ClusterRole",
+        "cluster-admin",
+        {"kind": "User", "name": "system:serviceaccount:atlan-agent:agent"},
+    )
+    evidence = Evidence()
+    rbac.check_rbac(manifest_view(tmp_path, deployment(), binding), policy(), evidence)
+    assert failures(evidence) == [
+        "RBAC bindings of the agent identities: "
+        "ClusterRoleBinding/agent-as-user grants ClusterRole/cluster-admin"
+    ]
+
+
 def test_unrendered_role_is_a_warning_in_manifests(tmp_path: Path) -> None:
     binding = _binding("RoleBinding", "view", "ClusterRole", "view", AGENT_SA)
     evidence = Evidence()
@@ -315,6 +332,21 @@ def test_live_access_reviews_pass_on_the_hardened_agent(
     rbac.check_rbac(open_live(hardened), scenario_policy, evidence)
     assert failures(evidence) == []
     assert len([o for o in evidence.observations if o.name.startswith("access review")]) == 6
+
+
+def test_denial_with_an_evaluation_error_is_no_evidence(
+    open_live: OpenLive, hardened: Path, scenario_policy: Policy
+) -> None:
+    """A binding of the agent to a role that does not exist makes the API's denials uncertain."""
+    dangling = _binding(
+        "ClusterRoleBinding",
+        "agent-dangling",
+        "ClusterRole",
+        "removed-role",
+        {"kind": "ServiceAccount", "name": "atlan-agent", "namespace": "atlan-agent"},
+    )
+    with pytest.raises(EvidenceUnavailable, match=r"denied with an evaluation error.*removed-role"):
+        rbac.check_rbac(open_live(hardened, objects=[dangling]), scenario_policy, Evidence())
 
 
 # -- SA-LOG-002 / SA-EDR-001 -----------------------------------------------------------------------

@@ -85,6 +85,9 @@ def _binds(binding: Mapping[str, Any], subject: Subject) -> bool:
                 return True
         elif kind == "Group" and name in subject.groups:
             return True
+        elif kind == "User" and name == subject.user:
+            # A binding may name the service account by its user name.
+            return True
     return False
 
 
