@@ -32,7 +32,11 @@ from tests.kubernetes.checkviews import (
         ("/run/containerd", True),
         ("/var/lib/docker", False),
         ("/etc/ssl/certs", False),
-        ("/", False),
+        ("/", True),
+        ("/var", True),
+        ("/var/", True),
+        ("/var/lib", False),
+        ("", False),
     ],
 )
 def test_engine_socket_paths(path: str, exposes: bool) -> None:
@@ -52,6 +56,20 @@ def test_socket_mount_fails_004_and_is_only_noted_by_009(tmp_path: Path) -> None
     workload.check_host_isolation(view, policy(), evidence)
     assert failures(evidence) == []
     assert any("SA-RUNTIME-004" in o.actual for o in evidence.observations)
+
+
+def test_host_root_mount_exposes_the_socket_and_fails_both_controls(tmp_path: Path) -> None:
+    """``hostPath: /`` carries ``/run/docker.sock``: SA-RUNTIME-004 and -009 both fail."""
+    volumes: list[dict[str, Any]] = [{"name": "host", "hostPath": {"path": "/"}}]
+    view = manifest_view(tmp_path, deployment(volumes=volumes))
+    evidence = Evidence()
+    workload.check_socket_mounts(view, policy(), evidence)
+    assert failures(evidence) == [
+        "Deployment/agent in namespace atlan-agent: container-engine socket mounts: volume host hostPath /"
+    ]
+    evidence = Evidence()
+    workload.check_host_isolation(view, policy(), evidence)
+    assert failures(evidence) == ["Deployment/agent in namespace atlan-agent: host access: volume host hostPath /"]
 
 
 def test_no_agent_pods_is_an_error_not_a_pass(tmp_path: Path) -> None:

@@ -88,10 +88,23 @@ def _volumes(template: PodTemplate) -> list[Mapping[str, Any]]:
     return [_map(v) for v in template.spec.get("volumes") or []]
 
 
-def mounts_engine_socket(path: str) -> bool:
-    """Tell whether a host path exposes a container-engine socket (or its directory)."""
-    normal = posixpath.normpath(path) if path else ""
+def _is_socket_or_its_folder(normal: str) -> bool:
     return posixpath.basename(normal) in ENGINE_SOCKET_NAMES or normal in ENGINE_SOCKET_DIRS
+
+
+def mounts_engine_socket(path: str) -> bool:
+    """Tell whether a host path exposes a container-engine socket.
+
+    The socket itself, its folder, or any folder above one (``/``, ``/var``): mounting
+    the host's ``/`` hands the container ``/run/docker.sock`` too.
+    """
+    if not path:
+        return False
+    normal = posixpath.normpath(path)
+    if _is_socket_or_its_folder(normal):
+        return True
+    above = "/" if normal == "/" else normal + "/"
+    return any(folder.startswith(above) for folder in ENGINE_SOCKET_DIRS)
 
 
 def _socket_volumes(template: PodTemplate) -> list[str]:
@@ -228,7 +241,7 @@ def _host_problems(template: PodTemplate) -> tuple[list[str], list[str]]:
         name = volume.get("name")
         if "hostPath" in volume:
             path = str(_map(volume.get("hostPath")).get("path", ""))
-            if mounts_engine_socket(path):
+            if path and _is_socket_or_its_folder(posixpath.normpath(path)):
                 deferred.append(f"volume {name} hostPath {path}")
             else:
                 problems.append(f"volume {name} hostPath {path}")
