@@ -441,6 +441,15 @@ def test_only_fixable_critical_and_high_count() -> None:
     )
 
 
+def test_report_without_findings_or_counts_is_no_evidence() -> None:
+    """A report whose body lost both the findings and the summary never counts as zero."""
+    empty = _report("a", "1", "d", criticalCount=0)
+    del empty["report"]["summary"]
+    for report in (empty, _report("a", "1", "d", mediumCount=4)):
+        with pytest.raises(EvidenceUnavailable, match="findings are unknown"):
+            vulnerabilities.fixable_findings(report)
+
+
 def test_scan_freshness_and_the_declared_host_scan(
     open_live: OpenLive, hardened: Path, scenario_policy: Policy
 ) -> None:

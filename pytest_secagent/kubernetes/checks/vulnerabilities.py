@@ -23,7 +23,7 @@ from pytest_secagent.kubernetes.checks.scope import (
 )
 from pytest_secagent.kubernetes.resources import VULNERABILITY_REPORTS
 from pytest_secagent.kubernetes.view import KubernetesView
-from pytest_secagent.outcomes import not_applicable
+from pytest_secagent.outcomes import EvidenceUnavailable, not_applicable
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
@@ -68,7 +68,11 @@ def report_matches(report: Mapping[str, Any], image: ImageRef) -> bool:
 
 
 def fixable_findings(report: Mapping[str, Any]) -> tuple[int, str]:
-    """Return the number of fixable Critical/High findings and how it was counted."""
+    """Return the number of fixable Critical/High findings and how it was counted.
+
+    A report with neither a ``vulnerabilities`` list nor summary counts raises
+    ``EvidenceUnavailable``: it says nothing about the image.
+    """
     body = _map(report.get("report"))
     vulnerabilities = body.get("vulnerabilities")
     if isinstance(vulnerabilities, list):
@@ -79,8 +83,14 @@ def fixable_findings(report: Mapping[str, Any]) -> tuple[int, str]:
         )
         return count, "fixable"
     summary = _map(body.get("summary"))
-    count = int(summary.get("criticalCount") or 0) + int(summary.get("highCount") or 0)
-    return count, "from the summary (fixability unknown)"
+    counts = [summary.get(key) for key in ("criticalCount", "highCount")]
+    if not all(isinstance(count, int) and not isinstance(count, bool) for count in counts):
+        name = _map(report.get("metadata")).get("name", "?")
+        raise EvidenceUnavailable(
+            f"VulnerabilityReport {name} lists no vulnerabilities and its summary has no "
+            "criticalCount/highCount, so its findings are unknown"
+        )
+    return sum(int(count) for count in counts), "from the summary (fixability unknown)"
 
 
 def _agent_images(
