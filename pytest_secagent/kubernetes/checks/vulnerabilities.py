@@ -83,14 +83,15 @@ def fixable_findings(report: Mapping[str, Any]) -> tuple[int, str]:
         )
         return count, "fixable"
     summary = _map(body.get("summary"))
-    counts = [summary.get(key) for key in ("criticalCount", "highCount")]
-    if not all(isinstance(count, int) and not isinstance(count, bool) for count in counts):
+    values: list[object] = [summary.get("criticalCount"), summary.get("highCount")]
+    counts = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    if len(counts) != 2:
         name = _map(report.get("metadata")).get("name", "?")
         raise EvidenceUnavailable(
             f"VulnerabilityReport {name} lists no vulnerabilities and its summary has no "
             "criticalCount/highCount, so its findings are unknown"
         )
-    return sum(int(count) for count in counts), "from the summary (fixability unknown)"
+    return sum(counts), "from the summary (fixability unknown)"
 
 
 def _agent_images(
