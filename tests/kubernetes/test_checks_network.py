@@ -130,6 +130,8 @@ def test_egress_to_declared_cidr_and_dns_passes(tmp_path: Path) -> None:
             {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": "https"}]},
             "TCP/https to 0.0.0.0/0",
         ),
+        ({"to": [{}], "ports": [{"port": 443}]}, "TCP/443 to a peer without podSelector"),
+        ({"to": [{"ipblock": {"cidr": "0.0.0.0/0"}}]}, "any port to a peer without podSelector"),
     ],
 )
 def test_egress_problems(tmp_path: Path, rule: dict[str, Any], problem: str) -> None:
@@ -149,6 +151,31 @@ def test_anywhere_on_443_is_a_warning_when_host_names_are_allowed(tmp_path: Path
     )
     assert failures(evidence) == []
     assert "cannot be expressed in a NetworkPolicy" in warnings(evidence)[0]
+
+
+def test_dns_to_a_public_resolver_is_a_warning(tmp_path: Path) -> None:
+    rule = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "UDP", "port": 53}]}
+    evidence = Evidence()
+    network_policy.check_egress_restricted(
+        manifest_view(tmp_path, deployment(), egress_policy(DNS, rule)), cidr_policy(), evidence
+    )
+    assert failures(evidence) == []
+    assert warnings(evidence) == [
+        "Deployment/agent in namespace atlan-agent: egress: DNS (UDP/53) to 0.0.0.0/0, not only cluster DNS"
+    ]
+
+
+def test_ingress_from_a_peer_the_api_would_reject_is_not_a_restriction(tmp_path: Path) -> None:
+    odd = netpol("odd", ingress=[{"from": [{}]}, {"from": [{"ipblock": {"cidr": "0.0.0.0/0"}}]}])
+    evidence = Evidence()
+    network_policy.check_default_deny_ingress(
+        manifest_view(tmp_path, deployment(), DENY_INGRESS, odd), policy(), evidence
+    )
+    assert failures(evidence) == [
+        "Deployment/agent in namespace atlan-agent: ingress allowed by NetworkPolicies: "
+        "odd a peer without podSelector, namespaceSelector or ipBlock (empty); "
+        "odd a peer without podSelector, namespaceSelector or ipBlock (ipblock)"
+    ]
 
 
 def test_no_egress_policy_means_everything_is_allowed(tmp_path: Path) -> None:

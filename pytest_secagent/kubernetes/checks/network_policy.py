@@ -89,7 +89,14 @@ def _ingress_problems(rule: Mapping[str, Any]) -> list[str]:
             problems.append(f"allows ingress from {_map(peer.get('ipBlock')).get('cidr')}")
         elif "namespaceSelector" in peer:
             problems.append("allows ingress from other namespaces")
+        elif "podSelector" not in peer:
+            problems.append(_unknown_peer(peer))
     return problems
+
+
+def _unknown_peer(peer: Mapping[str, Any]) -> str:
+    """A peer with no podSelector, namespaceSelector or ipBlock: the API rejects it."""
+    return f"a peer without podSelector, namespaceSelector or ipBlock ({', '.join(peer) or 'empty'})"
 
 
 def _cni_enforces(view: KubernetesView, evidence: Evidence) -> None:
@@ -188,6 +195,13 @@ def _within(network: Network, port: int, allowed: list[tuple[Network, int]]) -> 
     return False
 
 
+def _declared_cidr(cidr: str, port: int, allowed: list[tuple[Network, int]]) -> bool:
+    try:
+        return _within(ipaddress.ip_network(cidr, strict=False), port, allowed)
+    except ValueError:
+        return False
+
+
 def _ports(rule: Mapping[str, Any]) -> list[tuple[str, object]]:
     ports = rule.get("ports")
     if not ports:
@@ -214,9 +228,16 @@ def _egress_verdicts(
     for peer in peers:
         for protocol, port in ports:
             target = f"{protocol}/{port}" if port is not None else "any port"
+            if peer is not None and not {"ipBlock", "namespaceSelector", "podSelector"} & set(peer):
+                failures.append(f"{target} to {_unknown_peer(peer)}")
+                continue
             if port == DNS_PORT and protocol in ("UDP", "TCP"):
                 if peer is None:
                     warnings.append(f"DNS ({target}) to any destination, not only cluster DNS")
+                elif "ipBlock" in peer:
+                    cidr = str(_map(peer.get("ipBlock")).get("cidr"))
+                    if not _declared_cidr(cidr, DNS_PORT, allowed):
+                        warnings.append(f"DNS ({target}) to {cidr}, not only cluster DNS")
                 continue
             if peer is not None and "ipBlock" not in peer:
                 if "namespaceSelector" in peer:
