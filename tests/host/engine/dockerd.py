@@ -30,8 +30,19 @@ BUSYBOX = "/bin/busybox"
 START_TIMEOUT = 40.0
 STOP_TIMEOUT = 20.0
 COMMAND_TIMEOUT = 60.0
+LOCK_RETRY_SECONDS = 30.0
 AGENT_REPOSITORY = "docker.io/atlanhq/saeng-agent"
 _APPLETS = ("sh", "sleep", "true", "false", "id", "cat")
+
+
+def worker_tag() -> str:
+    """This test process's share of machine-wide names: the xdist worker (``gw0``...) or ``main``.
+
+    Names on the machine (folders in /tmp, network namespaces, users) carry it as well as a
+    random part, so concurrent workers and concurrent runs never pick the same one.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return worker if worker.isalnum() else "main"
 
 
 def build_rootfs_tar(folder: Path) -> Path:
@@ -251,9 +262,9 @@ def running_dockerd(
     iptables); otherwise the config must keep ``bridge: none`` and ``iptables: false``.
     With ``rootfs_tar`` the agent image is imported and pinned before the daemon is handed out.
     """
-    root = Path(tempfile.mkdtemp(prefix=f"saeng-{name}-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix=f"saeng-{name}-{worker_tag()}-", dir="/tmp"))
     root.chmod(0o711)
-    namespace = f"saeng-{name}-{secrets.token_hex(3)}" if netns else None
+    namespace = f"saeng-{name}-{worker_tag()}-{secrets.token_hex(3)}" if netns else None
     daemon = TestDaemon(name, root, dict(config), namespace, tuple(extra_args))
     try:
         (root / "daemon.json").write_text(json.dumps(config))
@@ -272,15 +283,32 @@ def running_dockerd(
                 _run(["ip", "netns", "del", namespace], check=False)
 
 
+def _run_account_tool(argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run useradd/usermod/userdel, retrying (bounded) while another process holds the lock.
+
+    Other workers and other test runs edit /etc/passwd and /etc/subuid at the same time.
+    """
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    while True:
+        result = _run(argv, check=False)
+        if result.returncode == 0 or "lock" not in result.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
+    return result
+
+
 @contextlib.contextmanager
 def remap_user() -> Iterator[str]:
-    """A system user ``saeng-XXXXXX`` with a subordinate id range, for ``userns-remap``."""
-    name = f"saeng-{secrets.token_hex(3)}"
-    base = 1_600_000_000 + int(secrets.token_hex(1), 16) * 65536  # stays well below 2**32
-    _run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+    """A system user ``saeng-WORKER-XXXXXX`` with its own subordinate id range, for ``userns-remap``."""
+    name = f"saeng-{worker_tag()}-{secrets.token_hex(3)}"
+    # 40,000 possible ranges of 65,536 ids, all below 2**32.
+    base = 1_600_000_000 + secrets.randbelow(40_000) * 65536
+    _run_account_tool(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
     try:
         span = f"{base}-{base + 65535}"
-        _run(["usermod", "--add-subuids", span, "--add-subgids", span, name])
+        _run_account_tool(["usermod", "--add-subuids", span, "--add-subgids", span, name])
         yield name
     finally:
-        _run(["userdel", name], check=False)
+        _run_account_tool(["userdel", name], check=False)

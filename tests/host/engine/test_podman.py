@@ -7,9 +7,11 @@ container here is only created; ``inspect`` describes it fully.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from pytest_secagent.host.engine.snapshot import EngineSnapshot
 from pytest_secagent.host.local import LocalConnection
 from pytest_secagent.policy import Policy
 from pytest_secagent.policy.model import AgentSection, EngineSection
-from tests.host.engine.dockerd import build_rootfs_tar
+from tests.host.engine.dockerd import build_rootfs_tar, worker_tag
 from tests.host.engine.test_container_controls import DROP, options
 from tests.host.engine.test_engine_controls import lsm_findings
 from tests.host.engine.verdicts import ALL_CONTROLS, run_control, snapshot
@@ -40,6 +42,8 @@ MISCONFIGURED: dict[str, tuple[str, dict[str, object], tuple[str, ...]]] = {
 PODMAN_ONLY: dict[str, object] = {"--tmpfs": DROP, "--health-interval": DROP}
 CONTAINER_MATRIX = [c for c in ALL_CONTROLS if c not in ("SA-RUNTIME-002", "SA-RUNTIME-003", "SA-LOG-005")]
 _SYSTEM_STATE = (Path("/run/libpod"), Path("/var/lib/containers"))
+_STATE_LOCK = "/tmp/saeng-podman-state.lock"
+_LOCK_WAIT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -82,14 +86,43 @@ def _write_confs(root: Path) -> None:
     (root / "hardened.conf").write_text('[containers]\nno_new_privileges = true\nuserns = "auto"\n' + engine)
 
 
+@contextlib.contextmanager
+def _system_state_lock() -> Iterator[None]:
+    """Hold (waiting a bounded time) the machine-wide lock of podman's system folders.
+
+    Even with its own storage, rootful podman writes its blob-info cache under
+    /var/lib/containers; while one fixture holds the lock no other of this suite (another
+    xdist worker, another run) uses those folders, so removing them afterwards is safe.
+    """
+    with open(_STATE_LOCK, "a") as handle:
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{_STATE_LOCK} stayed locked for {_LOCK_WAIT_SECONDS:g} s") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def podman_host() -> Iterator[PodmanHost]:
     """Podman with storage, state and configuration in a temporary folder, removed afterwards."""
     require_root()
     require_tool("podman", "podman")
     require_tool("busybox", "busybox-static")
+    with _system_state_lock():
+        yield from _podman_host()
+
+
+def _podman_host() -> Iterator[PodmanHost]:
     existed = {p: p.exists() for p in _SYSTEM_STATE}
-    root = Path(tempfile.mkdtemp(prefix="saeng-podman-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix=f"saeng-podman-{worker_tag()}-", dir="/tmp"))
     host: PodmanHost | None = None
     try:
         _write_confs(root)
