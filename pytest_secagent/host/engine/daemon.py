@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_secagent.host.base import HostConnection
-from pytest_secagent.host.engine.client import EngineKind, normalize_endpoint
+from pytest_secagent.host.engine.attribution import (
+    PathIdentities,
+    dockerd_hosts,
+    find_dockerd,
+    probe_identities,
+    same_endpoint,
+    visible_roots,
+)
+from pytest_secagent.host.engine.client import EngineKind
+from pytest_secagent.host.engine.dockerd import (
+    DEFAULT_DAEMON_JSON,
+    DEFAULT_DOCKER_HOST,
+    DockerdProcess,
+    as_bool,
+    list_dockerd,
+    parse_dockerd_argv,
+)
 from pytest_secagent.outcomes import EvidenceUnavailable
 
 __all__ = [
@@ -29,165 +45,7 @@ __all__ = [
     "same_endpoint",
 ]
 
-DEFAULT_DAEMON_JSON = "/etc/docker/daemon.json"
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-DEFAULT_DATA_ROOT = "/var/lib/docker"
-SYSTEMD_SOCKET = "unix:///run/docker.sock"
 PODMAN_CONF_FILES = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
-
-# dockerd flag -> daemon.json key, where they differ.
-_FLAG_KEYS = {
-    "H": "hosts",
-    "host": "hosts",
-    "insecure-registry": "insecure-registries",
-    "registry-mirror": "registry-mirrors",
-    "G": "group",
-    "b": "bridge",
-    "D": "debug",
-    "g": "data-root",
-    "graph": "data-root",
-    "p": "pidfile",
-    "l": "log-level",
-    "label": "labels",
-}
-_LIST_KEYS = frozenset({"hosts", "insecure-registries", "registry-mirrors", "labels"})
-# Boolean flags never take the next argument as their value (``--icc=false`` sets false).
-_BOOL_FLAGS = frozenset({
-    "icc", "no-new-privileges", "live-restore", "userland-proxy", "tls", "tlsverify",
-    "selinux-enabled", "iptables", "ip6tables", "ip-forward", "ip-masq", "ipv6", "experimental",
-    "debug", "D", "rootless", "init", "raw-logs", "validate", "help", "version", "v",
-})
-_TRUE = frozenset({"1", "t", "true"})
-_FALSE = frozenset({"0", "f", "false"})
-
-
-def _as_bool(value: object, default: bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
-    return default
-
-
-def parse_dockerd_argv(argv: Sequence[str]) -> dict[str, Any]:
-    """Dockerd's options from its command line, keyed like daemon.json.
-
-    dockerd takes no positional arguments, so a word after an option that is not itself an
-    option is that option's value; boolean options only take a value with ``=``.
-    """
-    options: dict[str, Any] = {}
-    words = list(argv[1:])
-    index = 0
-    while index < len(words):
-        word = words[index]
-        index += 1
-        if not word.startswith("-") or word in ("-", "--"):
-            continue
-        name, has_value, value = word.lstrip("-").partition("=")
-        if not has_value:
-            if name in _BOOL_FLAGS:
-                value = "true"
-            elif index < len(words) and not words[index].startswith("-"):
-                value = words[index]
-                index += 1
-            else:
-                value = "true"
-        key = _FLAG_KEYS.get(name, name)
-        if key in _LIST_KEYS:
-            options.setdefault(key, []).append(value)
-        else:
-            options[key] = value
-    return options
-
-
-@dataclass(frozen=True)
-class DockerdProcess:
-    """One dockerd process on the host and the options its command line sets."""
-
-    pid: int
-    argv: tuple[str, ...]
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def config_file(self) -> str:
-        """The daemon.json this dockerd reads."""
-        value = self.options.get("config-file")
-        return value if isinstance(value, str) else DEFAULT_DAEMON_JSON
-
-
-def list_dockerd(host: HostConnection, timeout: float | None) -> list[DockerdProcess]:
-    """Every dockerd process on the host, read with ``ps -o pid=,args= -C dockerd``."""
-    result = host.run(["ps", "-o", "pid=,args=", "-C", "dockerd"], timeout=timeout)
-    if not result.succeeded and (result.stdout.strip() or result.stderr.strip()):
-        # procps exits 1 with no output when nothing matches; anything else is a failure.
-        reason = result.stderr.strip() or f"exit status {result.exit_status}"
-        raise EvidenceUnavailable(f"{host.target_id}: cannot list dockerd processes: {reason}")
-    found: list[DockerdProcess] = []
-    for line in result.stdout.splitlines():
-        pid, _, args = line.strip().partition(" ")
-        argv = tuple(args.split())
-        if not pid.isdigit() or not argv or argv[0].startswith("["):  # "[dockerd] <defunct>"
-            continue
-        found.append(DockerdProcess(int(pid), argv, parse_dockerd_argv(argv)))
-    return found
-
-
-def _path_of(endpoint: str) -> str:
-    path = endpoint[len("unix://"):] if endpoint.startswith("unix://") else endpoint
-    if path.startswith("/var/run/"):
-        path = path[len("/var"):]
-    return path
-
-
-def same_endpoint(left: str, right: str) -> bool:
-    """Whether two engine endpoints are the same (``/var/run`` is ``/run``; ``fd://`` is systemd's)."""
-    a, b = normalize_endpoint(left), normalize_endpoint(right)
-    if a.startswith("fd://"):
-        a = SYSTEMD_SOCKET
-    if b.startswith("fd://"):
-        b = SYSTEMD_SOCKET
-    if a.startswith("unix://") and b.startswith("unix://"):
-        return _path_of(a) == _path_of(b)
-    return a.rstrip("/") == b.rstrip("/")
-
-
-def _hosts(options: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
-    hosts = options.get("hosts") or config.get("hosts") or [DEFAULT_DOCKER_HOST]
-    return [str(h) for h in hosts] if isinstance(hosts, list) else [str(hosts)]
-
-
-def _data_root(options: Mapping[str, Any], config: Mapping[str, Any]) -> str:
-    value = options.get("data-root") or config.get("data-root") or config.get("graph")
-    return str(value).rstrip("/") if value else DEFAULT_DATA_ROOT
-
-
-def find_dockerd(
-    processes: Sequence[DockerdProcess],
-    configs: Mapping[int, Mapping[str, Any]],
-    *,
-    endpoint: str | None,
-    root_dir: str | None,
-    rootless: bool,
-) -> DockerdProcess | None:
-    """The dockerd that serves ``endpoint`` (or, failing that, owns ``root_dir``)."""
-    if endpoint:
-        for process in processes:
-            hosts = _hosts(process.options, configs.get(process.pid, {}))
-            if any(same_endpoint(endpoint, h) for h in hosts):
-                return process
-    if root_dir:
-        root = root_dir.rstrip("/")
-        for process in processes:
-            data_root = _data_root(process.options, configs.get(process.pid, {}))
-            # With userns-remap the engine reports DATA_ROOT/UID.GID as its root.
-            if root == data_root or root.rsplit("/", 1)[0] == data_root:
-                return process
-    if rootless and len(processes) == 1:
-        return processes[0]
-    return None
 
 
 @dataclass(frozen=True)
@@ -230,18 +88,18 @@ def docker_settings(
     return EngineSettings(
         kind=EngineKind.DOCKER,
         source=f"dockerd (pid {process.pid}) command line; {config_source}",
-        no_new_privileges=_as_bool(value("no-new-privileges"), False),
-        icc=_as_bool(value("icc"), True),
+        no_new_privileges=as_bool(value("no-new-privileges"), False),
+        icc=as_bool(value("icc"), True),
         userns_remap=str(userns) if userns else None,
-        userland_proxy=_as_bool(value("userland-proxy"), True),
+        userland_proxy=as_bool(value("userland-proxy"), True),
         insecure_registries=tuple(
             dict.fromkeys(
                 _config_list(process.options.get("insecure-registries"))
                 + _config_list(config.get("insecure-registries"))
             )
         ),
-        hosts=tuple(_hosts(process.options, config)),
-        tls_verify=_as_bool(value("tlsverify"), False),
+        hosts=tuple(dockerd_hosts(process, config)),
+        tls_verify=as_bool(value("tlsverify"), False),
         tls_files={k: (str(value(k)) if value(k) else None) for k in ("tlscacert", "tlscert", "tlskey")},
         socket_group=str(group) if group else None,
     )
@@ -281,7 +139,7 @@ def podman_settings(conf: Mapping[str, Mapping[str, str]], *, source: str) -> En
     return EngineSettings(
         kind=EngineKind.PODMAN,
         source=source,
-        no_new_privileges=_as_bool(containers.get("no_new_privileges"), False),
+        no_new_privileges=as_bool(containers.get("no_new_privileges"), False),
         icc=None,
         userns_remap=userns if userns and userns != "host" else None,
         userland_proxy=None,
@@ -314,17 +172,49 @@ def podman_conf_files(host: HostConnection, *, rootless: bool, timeout: float | 
     return files
 
 
-def _read_json(host: HostConnection, path: str) -> tuple[dict[str, Any], str]:
+def _read_json(host: HostConnection, path: str, shown: str) -> tuple[dict[str, Any], str]:
     text = host.read_text(path)
     if text is None:
-        return {}, f"{path} absent (dockerd defaults)"
+        return {}, f"{shown} absent (dockerd defaults)"
     try:
         data = json.loads(text) if text.strip() else {}
     except ValueError as exc:
-        raise EvidenceUnavailable(f"{host.target_id}: {path} is not valid JSON: {exc}") from None
+        raise EvidenceUnavailable(f"{host.target_id}: {shown} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise EvidenceUnavailable(f"{host.target_id}: {path} is not a JSON object")
-    return data, path
+        raise EvidenceUnavailable(f"{host.target_id}: {shown} is not a JSON object")
+    return data, shown
+
+
+def _read_daemon_json(
+    host: HostConnection, process: DockerdProcess, layout: PathIdentities
+) -> tuple[dict[str, Any], str]:
+    """The daemon.json ``process`` reads, read as it sees it (its ``/proc/PID/root`` when visible)."""
+    path = process.config_file
+    if path is None:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: the daemon.json of rootless dockerd (pid {process.pid}) is unknown: "
+            "its environment (HOME, XDG_CONFIG_HOME) cannot be read"
+        )
+    probe = layout.probe(path, process.pid)
+    if probe is None:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: dockerd (pid {process.pid}) reads the relative daemon.json {path!r}, "
+            "and its working directory cannot be entered"
+        )
+    return _read_json(host, probe, path)
+
+
+def _podman_settings(host: HostConnection, *, rootless: bool, timeout: float | None) -> EngineSettings:
+    merged: dict[str, dict[str, str]] = {}
+    read: list[str] = []
+    for path in podman_conf_files(host, rootless=rootless, timeout=timeout):
+        text = host.read_text(path)
+        if text is None:
+            continue
+        read.append(path)
+        for table, values in parse_podman_conf(text).items():
+            merged.setdefault(table, {}).update(values)
+    return podman_settings(merged, source=", ".join(read) or "containers.conf absent (defaults)")
 
 
 def read_engine_settings(
@@ -338,41 +228,53 @@ def read_engine_settings(
 ) -> EngineSettings:
     """Read the engine's configuration from the host (read-only).
 
-    For Docker: find the dockerd serving ``endpoint`` among ``ps`` and merge its command
-    line with the daemon.json it reads. For Podman: merge the system containers.conf files.
-    Raises ``EvidenceUnavailable`` when the configuration cannot be read.
+    For Docker: find the one dockerd that is the engine (see
+    :mod:`pytest_secagent.host.engine.attribution`) and merge its command line with the
+    daemon.json it reads. For Podman: merge the system containers.conf files. Raises
+    ``EvidenceUnavailable`` when the configuration cannot be read or no single dockerd can
+    be told to be the engine.
     """
     if kind is EngineKind.PODMAN:
-        merged: dict[str, dict[str, str]] = {}
-        read: list[str] = []
-        for path in podman_conf_files(host, rootless=rootless, timeout=timeout):
-            text = host.read_text(path)
-            if text is None:
-                continue
-            read.append(path)
-            for table, values in parse_podman_conf(text).items():
-                merged.setdefault(table, {}).update(values)
-        return podman_settings(merged, source=", ".join(read) or "containers.conf absent (defaults)")
+        return _podman_settings(host, rootless=rootless, timeout=timeout)
     processes = list_dockerd(host, timeout)
     if not processes:
         raise EvidenceUnavailable(
             f"{host.target_id}: no dockerd process is visible, so its configuration cannot be read"
         )
+    layout = PathIdentities(visible_roots=visible_roots(host, [p.pid for p in processes], timeout))
     configs: dict[int, dict[str, Any]] = {}
     sources: dict[int, str] = {}
     errors: dict[int, EvidenceUnavailable] = {}
     for process in processes:
         try:
-            configs[process.pid], sources[process.pid] = _read_json(host, process.config_file)
+            configs[process.pid], sources[process.pid] = _read_daemon_json(host, process, layout)
         except EvidenceUnavailable as exc:  # only fatal if it is the engine's own daemon
             configs[process.pid], errors[process.pid] = {}, exc
-    chosen = find_dockerd(processes, configs, endpoint=endpoint, root_dir=root_dir, rootless=rootless)
+    identities = probe_identities(
+        host,
+        processes,
+        configs,
+        endpoint=endpoint,
+        root_dir=root_dir,
+        roots=layout.visible_roots,
+        timeout=timeout,
+    )
+    chosen = find_dockerd(
+        processes,
+        configs,
+        endpoint=endpoint,
+        root_dir=root_dir,
+        rootless=rootless,
+        identities=identities,
+        target_id=host.target_id,
+    )
     if chosen is not None and chosen.pid in errors:
         raise errors[chosen.pid]
     if chosen is None:
         pids = ", ".join(str(p.pid) for p in processes)
         raise EvidenceUnavailable(
-            f"{host.target_id}: none of the dockerd processes ({pids}) serves {endpoint or 'the engine'}; "
+            f"{host.target_id}: none of the dockerd processes ({pids}) serves {endpoint or 'the engine'} "
+            f"or owns its data root ({root_dir or 'unknown'}); "
             "set engine.socket in the policy to the socket it listens on"
         )
     return docker_settings(chosen, configs[chosen.pid], config_source=sources[chosen.pid])

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from pytest_secagent.host.engine.attribution import PathIdentities
 from pytest_secagent.host.engine.checks.exposure import is_loopback
 from pytest_secagent.host.engine.client import EngineKind, normalize_endpoint
 from pytest_secagent.host.engine.containers import parse_container
@@ -20,6 +21,7 @@ from pytest_secagent.host.engine.daemon import (
 from pytest_secagent.host.engine.images import matches_prefix, parse_reference
 from pytest_secagent.host.engine.sockets import exposes_socket, socket_paths
 from pytest_secagent.host.engine.versions import at_least, lifecycle_of, parse_version
+from pytest_secagent.outcomes import EvidenceUnavailable
 
 
 def process(pid: int, *args: str) -> DockerdProcess:
@@ -80,20 +82,102 @@ def test_endpoints_compare_like_the_daemon_reads_them(left: str, right: str, sam
     assert same_endpoint(left, right) is same
 
 
+def choose(
+    processes: list[DockerdProcess],
+    endpoint: str | None,
+    root: str | None,
+    *,
+    configs: dict[int, dict[str, object]] | None = None,
+    identities: PathIdentities | None = None,
+    rootless: bool = False,
+) -> int | None:
+    found = find_dockerd(
+        processes, configs or {}, endpoint=endpoint, root_dir=root, rootless=rootless, identities=identities
+    )
+    return found.pid if found else None
+
+
 def test_the_dockerd_serving_the_endpoint_is_chosen_among_several() -> None:
     system = process(10)
     other = process(20, "--host", "unix:///tmp/other.sock", "--data-root", "/tmp/other")
-    remapped = process(30, "--data-root", "/srv/docker")
+    remapped = process(30, "--host", "unix:///tmp/remapped.sock", "--data-root", "/srv/docker",
+                       "--userns-remap", "default")  # fmt: skip
     processes = [system, other, remapped]
 
-    def choose(endpoint: str | None, root: str | None) -> int | None:
-        found = find_dockerd(processes, {}, endpoint=endpoint, root_dir=root, rootless=False)
-        return found.pid if found else None
+    assert choose(processes, "unix:///var/run/docker.sock", None) == 10
+    assert choose(processes, "/run/docker.sock", "/var/lib/docker") == 10
+    assert choose(processes, "unix:///tmp/other.sock", None) == 20
+    assert choose(processes, "unix:///elsewhere.sock", "/srv/docker/100000.100000") == 30
+    assert choose(processes, "unix:///elsewhere.sock", "/srv/docker") == 30
+    assert choose(processes, "unix:///elsewhere.sock", "/nowhere") is None
+    # DATA_ROOT/UID.GID is only a remapped root with userns-remap on, and only that shape.
+    assert choose(processes, None, "/srv/docker/not-remapped") is None
+    assert choose([other], None, "/tmp/other/0.0") is None
 
-    assert choose("unix:///var/run/docker.sock", None) == 10
-    assert choose("unix:///tmp/other.sock", None) == 20
-    assert choose("unix:///elsewhere.sock", "/srv/docker/100000.100000") == 30
-    assert choose("unix:///elsewhere.sock", "/nowhere") is None
+
+def test_two_daemons_on_one_socket_are_ambiguous_unless_the_data_root_decides() -> None:
+    first = process(10)
+    second = process(20, "--data-root", "/srv/second")  # also on the default socket
+
+    with pytest.raises(EvidenceUnavailable) as raised:
+        choose([first, second], "unix:///var/run/docker.sock", None)
+    message = str(raised.value)
+    assert "2 dockerd processes could be the engine (all listen on unix:///var/run/docker.sock)" in message
+    assert "pid 10 (unix:///var/run/docker.sock; data root /var/lib/docker)" in message
+    assert "pid 20 (unix:///var/run/docker.sock; data root /srv/second)" in message
+    assert "set engine.socket in the policy" in message
+    assert choose([first, second], "unix:///var/run/docker.sock", "/srv/second") == 20
+    assert choose([first, second], "unix:///var/run/docker.sock", "/var/lib/docker") == 10
+
+
+def test_two_daemons_on_one_data_root_are_ambiguous() -> None:
+    first = process(10, "-H", "unix:///a.sock", "--data-root", "/srv/d")
+    second = process(20, "-H", "unix:///b.sock", "--data-root", "/srv/d/")
+
+    with pytest.raises(EvidenceUnavailable, match=r"all own the engine's data root /srv/d\)"):
+        choose([first, second], "unix:///c.sock", "/srv/d")
+
+
+def test_the_daemon_on_the_socket_must_agree_with_what_the_engine_reports() -> None:
+    daemon = process(10, "--data-root", "/srv/a")
+    identities = PathIdentities({"/var/run/docker.sock": "8:1", "/srv/a": "8:2", "/srv/b": "8:3"})
+
+    with pytest.raises(EvidenceUnavailable, match="reports a rootful daemon with data root /srv/b"):
+        choose([daemon], "unix:///var/run/docker.sock", "/srv/b", identities=identities)
+    with pytest.raises(EvidenceUnavailable, match="do not describe that engine"):
+        choose([daemon], "unix:///var/run/docker.sock", "/srv/a", identities=identities, rootless=True)
+    assert choose([daemon], "unix:///var/run/docker.sock", "/srv/a", identities=identities) == 10
+
+
+def test_stat_identities_decide_over_text() -> None:
+    # /srv/link.sock is a symlink to the daemon's socket; /tmp/x.sock in pid 20's own mount
+    # namespace is another file than the CLI's /tmp/x.sock.
+    linked = process(10, "-H", "unix:///srv/real.sock")
+    contained = process(20, "-H", "unix:///tmp/x.sock")
+    identities = PathIdentities(
+        {
+            "/srv/link.sock": "8:5",
+            "/proc/10/root/srv/real.sock": "8:5",
+            "/tmp/x.sock": "8:7",
+            "/proc/20/root/tmp/x.sock": "9:7",
+        },
+        visible_roots=frozenset({10, 20}),
+    )
+
+    assert choose([linked, contained], "unix:///srv/link.sock", None, identities=identities) == 10
+    assert choose([linked, contained], "unix:///tmp/x.sock", None, identities=identities) is None
+
+
+def test_tcp_listeners_count_only_in_the_clis_network_namespace() -> None:
+    inside = process(10, "-H", "tcp://127.0.0.1:2375")
+    outside = process(20, "-H", "tcp://127.0.0.1:2375", "--data-root", "/srv/other")
+    identities = PathIdentities(
+        {"/proc/self/ns/net": "4:100", "/proc/10/ns/net": "4:100", "/proc/20/ns/net": "4:200"}
+    )
+
+    assert choose([inside, outside], "tcp://127.0.0.1:2375/", None, identities=identities) == 10
+    with pytest.raises(EvidenceUnavailable, match="2 dockerd processes could be the engine"):
+        choose([inside, outside], "tcp://127.0.0.1:2375", None)
 
 
 def test_hosts_in_daemon_json_count_for_matching() -> None:
@@ -106,6 +190,26 @@ def test_hosts_in_daemon_json_count_for_matching() -> None:
         rootless=False,
     )
     assert found is daemon
+    assert choose([daemon], "unix:///var/run/docker.sock", None, configs={5: {"hosts": ["unix:///srv/d.sock"]}}) is None
+
+
+def test_a_rootless_dockerd_takes_its_defaults_from_its_environment() -> None:
+    argv = ("/usr/bin/dockerd",)
+    env = {"HOME": "/home/ops", "XDG_RUNTIME_DIR": "/run/user/1000"}
+    rootless = DockerdProcess(40, argv, {}, uid=1000, environment=env)
+    unknown = DockerdProcess(41, argv, {}, uid=1001)
+    system = DockerdProcess(42, argv, {})
+
+    assert (rootless.rootless, unknown.rootless, system.rootless) == (True, True, False)
+    assert rootless.config_file == "/home/ops/.config/docker/daemon.json"
+    assert rootless.default_host == "unix:///run/user/1000/docker.sock"
+    assert rootless.default_data_root == "/home/ops/.local/share/docker"
+    assert (unknown.config_file, unknown.default_host, unknown.default_data_root) == (None, None, None)
+    assert system.config_file == "/etc/docker/daemon.json"
+    processes = [rootless, unknown, system]
+    assert choose(processes, "unix:///run/user/1000/docker.sock", None, rootless=True) == 40
+    assert choose(processes, None, "/home/ops/.local/share/docker", rootless=True) == 40
+    assert choose(processes, "unix:///var/run/docker.sock", None) == 42
 
 
 def test_containers_conf_tables_and_quotes() -> None:
