@@ -45,10 +45,10 @@ def test_hardened_engine_and_agent_pass_through_the_plugin(
         result.stdout.fnmatch_lines(
             [
                 "*AppArmor or SELinux: expected enabled; observed neither*",
-                "FAILED *test_engine_security_features_enabled?local?*",
+                "FAILED *test_engine_security_features_enabled?SA-RUNTIME-003:local?*",
             ]
         )
-    result.stdout.fnmatch_lines(["PASSED *test_agent_containers_run_as_non_root?local?*"])
+    result.stdout.fnmatch_lines(["PASSED *test_agent_containers_run_as_non_root?SA-RUNTIME-006:local?*"])
 
 
 def test_engine_that_does_not_answer_errors_every_control(
