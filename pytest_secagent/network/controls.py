@@ -366,7 +366,8 @@ def check_canaries(
     ``destination`` (an allowed Atlan endpoint) must be reachable from the same vantage,
     which proves the vantage has egress at all.
 
-    Returns the unknowns: canaries whose probe itself failed.
+    Returns the unknowns: canaries whose probe itself failed, and canaries whose name does
+    not resolve from the vantage (no DNS answer is no proof that the firewall blocks them).
     """
     canaries = _destinations(policy.network.canaries, "network.canaries")
     rules = policy.firewall_rules.outbound_allowed
@@ -386,7 +387,17 @@ def check_canaries(
             )
         evidence.observe(f"{destination} from {vantage.name} (allowed, positive control)", control.detail)
         for canary in canaries:
-            result = cache.connect(vantage, canary, timeout)
+            resolved = bool(vantage.resolve(canary.host))
+            result = cache.connect(vantage, canary, timeout) if resolved else None
+            if result is None or result.status is ConnectStatus.UNRESOLVED:
+                detail = (
+                    f"{canary.host} does not resolve from here, and a name that does not resolve "
+                    "proves nothing about the egress filter (an address is reached without DNS); "
+                    "declare a canary that resolves, or an IP address"
+                )
+                unknowns.append(f"{canary} from {vantage.name}: {detail}")
+                evidence.observe(f"{canary} from {vantage.name}", f"unknown: {detail}")
+                continue
             if result.status is ConnectStatus.ERROR:
                 unknowns.append(f"{canary} from {vantage.name}: {result.detail}")
                 evidence.observe(f"{canary} from {vantage.name}", f"unknown: {result.detail}")
@@ -406,12 +417,15 @@ def check_inbound(
     """SA-NET-004: no inbound address accepts a connection on any inbound port.
 
     An open port with an admin exception in ``firewall_rules.inbound_blocked`` (a rule with
-    that ``port`` and a ``source``) is a warning to confirm the source restriction.
+    that ``port`` and a ``source``) is a warning to confirm the source restriction. A probe
+    that could not be made (no route, no address, an error) raises ``EvidenceUnavailable``
+    unless another probe already failed the control.
     """
     addresses = policy.network.inbound_addresses
     ports = policy.network.inbound_ports
     exceptions = {r.port: r.source for r in policy.firewall_rules.inbound_blocked if r.port and r.source}
     reached = 0
+    unknowns: list[str] = []
     for address in addresses:
         for port in ports:
             destination = Destination.parse(f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
@@ -420,6 +434,7 @@ def check_inbound(
             actual = f"{result.status.value}: {result.detail}"
             if result.status in (ConnectStatus.NO_ROUTE, ConnectStatus.UNRESOLVED, ConnectStatus.ERROR):
                 evidence.observe(name, f"unknown: {actual}")
+                unknowns.append(f"{name}: {actual}")
                 continue
             reached += 1
             if result.status is ConnectStatus.CONNECTED and port in exceptions:
@@ -434,4 +449,9 @@ def check_inbound(
     if not reached:
         raise EvidenceUnavailable(
             f"no inbound address could be probed from {vantage.name}: none is routable or resolvable"
+        )
+    if unknowns and not evidence.failures:
+        raise EvidenceUnavailable(
+            f"{len(unknowns)} inbound probe(s) could not be made, so nothing shows those ports closed: "
+            + "; ".join(unknowns)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -10,8 +11,15 @@ import pytest
 import yaml
 
 from pytest_secagent.evidence import Evidence
-from pytest_secagent.network.controls import ProbeCache, check_canaries, check_egress, check_inbound
+from pytest_secagent.network.controls import (
+    ProbeCache,
+    check_canaries,
+    check_egress,
+    check_inbound,
+    finish,
+)
 from pytest_secagent.network.reachability import ConnectStatus, Destination, HostVantage
+from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import NetworkSection, Policy, TlsSection
 from tests.network.certs import CertAuthority
 from tests.network.topology import ATLAN, CANARY, INBOUND_PORT, TEMPORAL, Topology, egress_topology
@@ -76,6 +84,31 @@ def test_open_canary_fails_sa_net_006(topology: Topology, test_ca: CertAuthority
     [failure] = evidence.failures
     assert failure.name == f"{CANARY}:443 from netns:{topology.open} (canary)"
     assert failure.actual == "connected: connected"
+
+
+def test_unresolvable_canary_is_unknown_not_blocked(topology: Topology, test_ca: CertAuthority) -> None:
+    policy = dataclasses.replace(
+        _policy(topology, test_ca, inbound=[], ports=[]),
+        network=NetworkSection(atlan_endpoints=[f"{ATLAN}:443"], canaries=["nowhere.invalid:443"]),
+    )
+    evidence = Evidence()
+    vantage = _vantage(topology, topology.open)
+    unknowns = check_canaries([vantage], Destination(ATLAN, 443), policy, TIMEOUT, evidence, ProbeCache())
+    assert evidence.failures == ()
+    [unknown] = unknowns
+    assert "nowhere.invalid:443" in unknown
+    assert "proves nothing about the egress filter" in unknown
+    with pytest.raises(EvidenceUnavailable, match="does not resolve"):
+        finish(evidence, unknowns)
+
+
+def test_inbound_probe_that_cannot_be_made_is_an_error(topology: Topology, test_ca: CertAuthority) -> None:
+    unroutable = "192.0.2.1"  # TEST-NET-1: the outside namespace has no route to it
+    policy = _policy(topology, test_ca, inbound=[topology.firewalled_address, unroutable], ports=[22])
+    evidence = Evidence()
+    with pytest.raises(EvidenceUnavailable, match=r"1 inbound probe\(s\) could not be made.*192\.0\.2\.1:22"):
+        check_inbound(_vantage(topology, topology.outside), policy, TIMEOUT, evidence, ProbeCache())
+    assert evidence.failures == ()
 
 
 def test_inbound_listener_fails_sa_net_004(topology: Topology, test_ca: CertAuthority) -> None:

@@ -12,7 +12,8 @@ endpoint and a canary:
     sa-net-op-XXXX (agent, no firewall)  10.R.2.2
 
 Names resolve through ``/etc/netns/NAME/hosts``, which ``ip netns exec`` mounts over
-``/etc/hosts``. Every namespace, link, hosts file and server is removed on exit.
+``/etc/hosts``; other names fail at once (``resolv.conf`` names a resolver on loopback that
+does not run). Every namespace, link, hosts file and server is removed on exit.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def _namespace(name: str, hosts: str) -> Iterator[str]:
             with contextlib.suppress(FileNotFoundError):
                 etc.mkdir(parents=True, exist_ok=False)
                 (etc / "hosts").write_text(hosts)
+                # Names outside the hosts file fail at once instead of waiting for this
+                # machine's resolver, which the namespaces cannot reach.
+                (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
                 break
         _run("ip", "-n", name, "link", "set", "lo", "up")
         yield name
