@@ -39,7 +39,7 @@ def test_tls10_server_fails_sa_net_007(pytester: pytest.Pytester, tls_servers: S
         [
             f"*127.0.0.1:{server.port} TLSv1: expected rejected (older than TLSv1.2); observed accepted: *",
             f"*127.0.0.1:{server.port} TLSv1.1: expected rejected (older than TLSv1.2); observed accepted: *",
-            f"FAILED *test_atlan_endpoint_tls?tls:127.0.0.1:{server.port}?*",
+            f"FAILED *test_atlan_endpoint_tls?SA-NET-007:tls:127.0.0.1:{server.port}?*",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -56,7 +56,7 @@ def test_grpc_atlan_endpoint_with_h2_passes(pytester: pytest.Pytester, tls_serve
     result.stdout.fnmatch_lines(
         [
             f"*127.0.0.1:{plain.port} ALPN (gRPC/TLS): expected h2; observed http/1.1*",
-            f"PASSED *test_atlan_endpoint_tls?tls:127.0.0.1:{good.port}?*",
+            f"PASSED *test_atlan_endpoint_tls?SA-NET-007:tls:127.0.0.1:{good.port}?*",
         ]
     )
 
@@ -96,7 +96,7 @@ def test_policy_dependencies_and_ca_bundle(pytester: pytest.Pytester, tls_server
             f"*127.0.0.1:{expired.port} certificate chain: expected verifies against *; "
             "observed certificate has expired*",
             "SKIPPED *not applicable: no endpoint target*",
-            "FAILED *test_dependency_tls_and_ca_bundle?policy?*",
+            "FAILED *test_dependency_tls_and_ca_bundle?SA-NET-008:policy*",
         ]
     )
     result.stdout.no_fnmatch_line(f"*127.0.0.1:{good.port} * expected *")
