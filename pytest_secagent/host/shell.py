@@ -9,9 +9,20 @@ from pytest_secagent.host.base import CommandResult
 from pytest_secagent.host.process import FIND_EXECUTABLE
 from pytest_secagent.outcomes import EvidenceUnavailable
 
-__all__ = ["ShellHost"]
+__all__ = ["ShellHost", "says_missing"]
 
 _MISSING = ("No such file or directory", "Not a directory")
+
+
+def says_missing(stderr: str, path: str) -> bool:
+    """Whether a tool's error output says that ``path`` itself does not exist.
+
+    The message must name the path: ``env: 'cat': No such file or directory`` says the
+    *tool* is missing, which proves nothing about the file.
+    """
+    return any(
+        path in line and any(marker in line for marker in _MISSING) for line in stderr.splitlines()
+    )
 
 
 class ShellHost(abc.ABC):
@@ -46,15 +57,22 @@ class ShellHost(abc.ABC):
         result = self.run(["cat", "--", path])
         if result.succeeded:
             return result.stdout
-        if any(marker in result.stderr for marker in _MISSING):
+        if says_missing(result.stderr, path):
             return None
         reason = result.stderr.strip() or f"cat exited with status {result.exit_status}"
         raise EvidenceUnavailable(f"{self.target_id}: cannot read {path}: {reason}")
 
     def which(self, executable: str) -> str | None:
-        """Return the absolute path of ``executable`` on the host (sbin included), or ``None``."""
+        """Return the absolute path of ``executable`` on the host (sbin included), or ``None``.
+
+        ``None`` means the search ran and found nothing; a search that could not run (no
+        ``sh``, an odd answer) raises ``EvidenceUnavailable`` rather than pass for "absent".
+        """
         result = self.run(["sh", "-c", FIND_EXECUTABLE + '; find_exe "$1"', "sh", executable])
         found = result.stdout.strip().splitlines()
         if result.succeeded and found and found[0].startswith("/"):
             return found[0]
-        return None
+        if result.exit_status == 1 and not found:
+            return None
+        reason = result.stderr.strip() or result.stdout.strip() or f"exit status {result.exit_status}"
+        raise EvidenceUnavailable(f"{self.target_id}: cannot look for {executable!r} on the host: {reason}")

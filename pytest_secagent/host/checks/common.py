@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pytest_secagent.host.base import HostConnection
 from pytest_secagent.host.process import FIND_EXECUTABLE
+from pytest_secagent.host.shell import says_missing
 from pytest_secagent.outcomes import EvidenceUnavailable
 
 __all__ = [
@@ -50,7 +51,7 @@ def stat_path(host: HostConnection, path: str) -> FileInfo | None:
     """Return the metadata of ``path`` on the host, or ``None`` when it does not exist."""
     result = host.run(["stat", "-L", "-c", "%a|%u|%U|%g|%G|%Y|%F", "--", path])
     if not result.succeeded:
-        if "No such file or directory" in result.stderr or "Not a directory" in result.stderr:
+        if says_missing(result.stderr, path):
             return None
         reason = result.stderr.strip() or f"exit status {result.exit_status}"
         raise EvidenceUnavailable(f"{host.target_id}: cannot stat {path}: {reason}")
@@ -74,10 +75,18 @@ def stat_paths(host: HostConnection, paths: list[str]) -> dict[str, FileInfo | N
             found[path] = FileInfo(path, int(mode, 8), int(uid), user, int(gid), group, int(mtime), kind)
     errors = [
         line for line in result.stderr.splitlines()
-        if line.strip() and "No such file or directory" not in line and "Not a directory" not in line
+        if line.strip() and not any(says_missing(line, path) for path in paths)
     ]
     if errors:
         raise EvidenceUnavailable(f"{host.target_id}: cannot stat: {'; '.join(errors)[:500]}")
+    unexplained = [
+        path for path, info in found.items() if info is None and not says_missing(result.stderr, path)
+    ]
+    if unexplained:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: stat said nothing about {', '.join(unexplained)} "
+            f"(exit status {result.exit_status}), so whether they exist is unknown"
+        )
     return found
 
 
@@ -86,10 +95,19 @@ def find_tools(host: HostConnection, names: list[str]) -> dict[str, str | None]:
     script = FIND_EXECUTABLE + '; for n in "$@"; do p=$(find_exe "$n") || p=; echo "$n=$p"; done'
     result = host.run(["sh", "-c", script, "sh", *names])
     found: dict[str, str | None] = dict.fromkeys(names)
+    answered = set()
     for line in result.stdout.splitlines():
-        name, _, path = line.partition("=")
-        if name in found and path.startswith("/"):
-            found[name] = path
+        name, equals, path = line.partition("=")
+        if name in found and equals:
+            answered.add(name)
+            if path.startswith("/"):
+                found[name] = path
+    if not result.succeeded or answered != set(names):
+        reason = result.stderr.strip() or f"exit status {result.exit_status}"
+        raise EvidenceUnavailable(
+            f"{host.target_id}: cannot look for {', '.join(sorted(set(names) - answered)) or 'tools'} "
+            f"on the host: {reason[:300]}"
+        )
     return found
 
 
