@@ -180,6 +180,22 @@ def test_unattended_upgrades_configuration_is_read(tmp_path: Path) -> None:
     assert apt_periodic_settings(host)[0]["Unattended-Upgrade"] == "1"
 
 
+def test_an_unreadable_apt_configuration_file_is_an_error(tmp_path: Path) -> None:
+    """A file the user cannot read may hold the setting that wins: never judge without it."""
+    require_tool("setpriv", "util-linux")
+    conf = tmp_path / "apt.conf.d"
+    conf.mkdir()
+    tmp_path.chmod(0o755)
+    (conf / "20auto-upgrades").write_text('APT::Periodic::Unattended-Upgrade "1";\n')
+    override = conf / "99override"
+    override.write_text('APT::Periodic::Unattended-Upgrade "0";\n')
+    override.chmod(0o600)
+    as_nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    host = LocalConnection("mnt", prefix=(*bound_over({"/etc/apt/apt.conf.d": conf}), *as_nobody))
+    with pytest.raises(EvidenceUnavailable, match=r"99override: Permission denied"):
+        apt_periodic_settings(host)
+
+
 def test_old_pending_reboot_fails(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -11,6 +11,7 @@ import re
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.host.base import HostConnection
 from pytest_secagent.host.checks.common import host_epoch, stat_path, systemd_running, unit_state
+from pytest_secagent.host.shell import says_missing
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
 
@@ -52,9 +53,16 @@ def apt_periodic_settings(host: HostConnection) -> tuple[dict[str, str], list[st
     settings: dict[str, str] = {}
     sources: list[str] = []
     # One grep reads every file (in apt's order); each line is "path:text".
-    result = host.run(["grep", "-s", "-H", "-e", "APT::Periodic", "--", *paths])
-    if result.exit_status not in (0, 1, 2):  # 2: some of the files do not exist
-        raise EvidenceUnavailable(f"{host.target_id}: cannot read {APT_CONF_DIR}: {result.stderr.strip()}")
+    result = host.run(["grep", "-H", "-e", "APT::Periodic", "--", *paths])
+    # Status 2 is fine when its only complaint is a file that does not exist (apt.conf
+    # usually); a file that cannot be read could hold the setting that wins.
+    unread = [
+        line for line in result.stderr.splitlines()
+        if line.strip() and not any(says_missing(line, path) for path in paths)
+    ]
+    if result.exit_status not in (0, 1, 2) or unread:
+        reason = "; ".join(unread)[:500] or result.stderr.strip() or f"exit status {result.exit_status}"
+        raise EvidenceUnavailable(f"{host.target_id}: cannot read the apt configuration: {reason}")
     for path in paths:
         prefix = path + ":"
         text = "\n".join(ln[len(prefix) :] for ln in result.stdout.splitlines() if ln.startswith(prefix))
@@ -130,7 +138,13 @@ def _dnf(host: HostConnection, dnf: str, evidence: Evidence) -> None:
         )
 
 
-def _reboot(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
+def _reboot(host: HostConnection, policy: Policy, evidence: Evidence, *, marker_is_the_signal: bool) -> None:
+    """Record a pending reboot from Debian's marker file or ``needs-restarting -r``.
+
+    ``marker_is_the_signal``: the package manager writes ``/var/run/reboot-required``
+    (Debian, Ubuntu), so its absence means no reboot is pending. Elsewhere only
+    ``needs-restarting`` can tell, and without it the answer is unknown.
+    """
     limit = policy.vulnerability.reboot_pending_max_days
     marker = stat_path(host, "/var/run/reboot-required")
     if marker is not None:
@@ -152,12 +166,26 @@ def _reboot(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
                 ok=False,
             )
             return
-    evidence.expect("pending reboot", expected=f"none older than {limit} days", actual="none", ok=True)
+        if result.exit_status != 0:
+            reason = result.stderr.strip()[:300] or f"exit status {result.exit_status}"
+            raise EvidenceUnavailable(f"{host.target_id}: `needs-restarting -r` failed: {reason}")
+        source = "needs-restarting -r"
+    elif marker_is_the_signal:
+        source = "no /var/run/reboot-required"
+    else:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: cannot tell whether a reboot is pending: no /var/run/reboot-required "
+            "and no needs-restarting (install dnf-utils / yum-utils)"
+        )
+    evidence.expect(
+        "pending reboot", expected=f"none older than {limit} days", actual=f"none ({source})", ok=True
+    )
 
 
 def check_patch_currency(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
     """Record pending security updates, a pending reboot and automatic-update configuration."""
-    if host.which("apt"):
+    apt = host.which("apt") is not None
+    if apt:
         _apt(host, policy, evidence)
     elif dnf := host.which("dnf") or host.which("yum"):
         _dnf(host, dnf.rsplit("/", 1)[-1], evidence)
@@ -165,4 +193,4 @@ def check_patch_currency(host: HostConnection, policy: Policy, evidence: Evidenc
         raise EvidenceUnavailable(
             f"{host.target_id}: neither apt nor dnf is installed, so pending updates cannot be read"
         )
-    _reboot(host, policy, evidence)
+    _reboot(host, policy, evidence, marker_is_the_signal=apt)
