@@ -196,6 +196,16 @@ def test_an_unreadable_apt_configuration_file_is_an_error(tmp_path: Path) -> Non
         apt_periodic_settings(host)
 
 
+def test_never_downloaded_package_lists_are_no_evidence(tmp_path: Path) -> None:
+    """With no package index, apt lists no upgrade at all: that is not "nothing pending"."""
+    require_tool("apt", "apt")
+    lists = tmp_path / "lists"
+    (lists / "partial").mkdir(parents=True)
+    host = LocalConnection("mnt", timeout=60, prefix=bound_over({"/var/lib/apt/lists": lists}))
+    with pytest.raises(EvidenceUnavailable, match="no package index in /var/lib/apt/lists"):
+        check_patch_currency(host, Policy(), Evidence())
+
+
 def test_old_pending_reboot_fails(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()

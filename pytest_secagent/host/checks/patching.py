@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 APT_CONF_DIR = "/etc/apt/apt.conf.d"
+APT_LISTS_DIR = "/var/lib/apt/lists"
 _APT_PART_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _PERIODIC = re.compile(r'APT::Periodic::([A-Za-z-]+)\s+"([^"]*)"\s*;')
 _LISTED = 20
@@ -79,7 +80,14 @@ def _apt(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
         reason = result.stderr.strip() or f"exit status {result.exit_status}"
         raise EvidenceUnavailable(f"{host.target_id}: `apt list --upgradable` failed: {reason}")
     pending = pending_apt_security_updates(result.stdout)
-    lists = stat_path(host, "/var/lib/apt/lists")
+    indexes = host.run(["ls", "-1", "--", APT_LISTS_DIR])
+    if not any("_Packages" in name for name in indexes.stdout.split()):
+        raise EvidenceUnavailable(
+            f"{host.target_id}: no package index in {APT_LISTS_DIR} "
+            f"({indexes.stderr.strip() or 'never downloaded'}), so apt knows of no update at all; "
+            "pending security updates cannot be read"
+        )
+    lists = stat_path(host, APT_LISTS_DIR)
     if lists is not None:
         age_days = (host_epoch(host) - lists.mtime) / 86400
         evidence.observe("package lists last refreshed", f"{age_days:.1f} days ago")
