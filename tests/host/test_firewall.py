@@ -138,3 +138,131 @@ def test_host_without_rule_readers_is_an_error(namespace: Netns, tmp_path: Path)
     )
     with pytest.raises(EvidenceUnavailable, match="no firewall rule reader"):
         run_check(check_inbound_default_deny, host)
+
+
+# -- front ends (ufw, firewalld) --------------------------------------------------------------
+# The kernel's rules are real (nft in the namespace); the front end's status is its usual
+# text, printed by a stand-in, since enabling ufw or firewalld would take over this machine.
+
+FIREWALLD_ZONES = """\
+public (default)
+  target: default
+  icmp-block-inversion: no
+  interfaces: 
+  sources: 
+  services: 
+  ports: 
+  protocols: 
+  forward: yes
+  masquerade: no
+  forward-ports: 
+  source-ports: 
+  icmp-blocks: 
+  rich rules: 
+
+trusted (active)
+  target: ACCEPT
+  icmp-block-inversion: no
+  interfaces: {interface}
+  sources: 
+  services: 
+  ports: 
+  protocols: 
+  forward: yes
+  masquerade: no
+  forward-ports: 
+  source-ports: 
+  icmp-blocks: 
+  rich rules: 
+
+work (active)
+  target: default
+  icmp-block-inversion: no
+  interfaces: 
+  sources: 10.20.0.0/16
+  services: ssh
+  ports: 
+  protocols: 
+  forward: yes
+  masquerade: no
+  forward-ports: 
+  source-ports: 
+  icmp-blocks: 
+  rich rules: 
+"""
+
+UFW_ACTIVE = """\
+Status: active
+Logging: on (low)
+Default: deny (incoming), allow (outgoing), disabled (routed)
+New profiles: skip
+"""
+
+FIREWALLD_RULESET = """
+table inet firewalld {
+  chain filter_INPUT {
+    type filter hook input priority filter + 10; policy accept;
+    ct state { established, related } accept
+    iifname "lo" accept
+    jump filter_INPUT_ZONES
+    reject with icmpx admin-prohibited
+  }
+  chain filter_INPUT_ZONES {
+    iifname "%s" goto filter_IN_trusted
+    ip saddr 10.20.0.0/16 goto filter_IN_work
+    goto filter_IN_public
+  }
+  chain filter_IN_trusted {
+    accept
+  }
+  chain filter_IN_work {
+    tcp dport 22 accept
+  }
+  chain filter_IN_public {
+  }
+}
+"""
+
+
+def with_front_end(ns: Netns, folder: Path, name: str, script: str) -> LocalConnection:
+    """A connection into ``ns`` whose PATH starts with a stand-in ``name`` running ``script``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tool = folder / name
+    tool.write_text("#!/bin/sh\n" + script)
+    tool.chmod(0o755)
+    path = f"{folder}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return LocalConnection(
+        f"netns:{ns.name}", timeout=10, prefix=("ip", "netns", "exec", ns.name, "env", f"PATH={path}")
+    )
+
+
+def test_ufw_status_does_not_outweigh_an_accepting_kernel(nft: Netns, tmp_path: Path) -> None:
+    """The ufw status says "deny (incoming)", but its rules were flushed and the policy is accept."""
+    load(nft, ACCEPT_POLICY)
+    script = f"[ \"$1 $2\" = 'status verbose' ] && cat <<'EOF'\n{UFW_ACTIVE}EOF\n"
+    evidence = run_check(check_inbound_default_deny, with_front_end(nft, tmp_path / "bin", "ufw", script))
+    assert verdicts(evidence)[IPV4] is Verdict.FAIL
+    assert "ufw: says it denies incoming by default, but the kernel's input rules do not" in line(
+        evidence, IPV4
+    )
+
+
+def test_firewalld_zones_in_use_are_all_judged(nft: Netns, tmp_path: Path) -> None:
+    """The default zone denies, but an interface sits in the trusted zone: inbound is open."""
+    interface = next(
+        name for name in nft.exec("ls", "/sys/class/net").stdout.split() if name.startswith("sah")
+    )
+    load(nft, FIREWALLD_RULESET % interface)
+    zones = FIREWALLD_ZONES.format(interface=interface)
+    default_zone = zones.split("\n\n", 1)[0] + "\n"
+    script = (
+        'case "$1" in --state) echo running;; '
+        f"--list-all-zones) cat <<'EOF'\n{zones}EOF\n;; "
+        f"--list-all) cat <<'EOF'\n{default_zone}EOF\n;; *) exit 2;; esac\n"
+    )
+    host = with_front_end(nft, tmp_path / "bin", "firewall-cmd", script)
+    evidence = run_check(check_inbound_default_deny, host, ADMIN)
+    assert verdicts(evidence)[IPV4] is Verdict.FAIL
+    text = line(evidence, IPV4)
+    assert "firewalld zone trusted: target ACCEPT" in text
+    assert "work" not in text.split("firewalld:", 1)[1], "the work zone only takes admin sources"

@@ -22,7 +22,7 @@ from pytest_secagent.host.checks.rules import (
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
 
-__all__ = ["admin_networks", "check_inbound_default_deny", "ipv6_in_use"]
+__all__ = ["admin_networks", "check_inbound_default_deny", "firewalld_zones", "ipv6_in_use"]
 
 EXPECTED = (
     "an input chain that drops or rejects by default and accepts only established/related, "
@@ -110,20 +110,54 @@ def _ufw(host: HostConnection, admin: list[Network]) -> tuple[bool, list[str]] |
     return denies, opened
 
 
-def _firewalld(host: HostConnection) -> tuple[bool, list[str]] | None:
+_FIREWALLD_DENY_TARGETS = frozenset({"default", "DROP", "REJECT", "%%REJECT%%"})
+_FIREWALLD_OPENINGS = ("services", "ports", "protocols", "source-ports", "forward-ports", "rich rules")
+
+
+def firewalld_zones(text: str) -> dict[str, dict[str, str]]:
+    """The zones of ``firewall-cmd --list-all-zones`` that apply to traffic, with their settings.
+
+    A zone applies when it is active (it has interfaces or sources) or is the default
+    zone (it takes every interface no other zone claims). Keys are the setting names
+    (``target``, ``interfaces``, ``sources``, ``services``...).
+    """
+    zones: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for raw in text.splitlines():
+        if not raw.strip():
+            current = None
+            continue
+        if not raw[0].isspace():
+            name, _, marks = raw.strip().partition(" ")
+            applies = "active" in marks or "default" in marks
+            current = zones.setdefault(name, {}) if applies else None
+            continue
+        if current is not None:
+            key, _, value = raw.strip().partition(":")
+            current[key.strip()] = value.strip()
+    return zones
+
+
+def _firewalld(host: HostConnection, admin: list[Network]) -> tuple[bool, list[str]] | None:
     state = host.run(["firewall-cmd", "--state"])
     if state.stdout.strip() != "running":
         return None
-    text = _read(host, ["firewall-cmd", "--list-all"])
-    target = re.search(r"^\s*target:\s*(\S+)", text, re.MULTILINE)
-    denies = target is not None and target.group(1) in ("default", "DROP", "REJECT", "%%REJECT%%")
-    sources = re.search(r"^\s*sources:\s*(.*)$", text, re.MULTILINE)
+    zones = firewalld_zones(_read(host, ["firewall-cmd", "--list-all-zones"]))
+    if not zones:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: firewalld runs but `firewall-cmd --list-all-zones` shows no zone in use"
+        )
+    denies = all(zone.get("target") in _FIREWALLD_DENY_TARGETS for zone in zones.values())
     opened = []
-    if not (sources and sources.group(1).strip()):
-        for key in ("services", "ports", "rich rules"):
-            match = re.search(rf"^\s*{key}:\s*(.*)$", text, re.MULTILINE)
-            if match and match.group(1).strip():
-                opened.append(f"firewalld {key}: {match.group(1).strip()}")
+    for name, zone in sorted(zones.items()):
+        if zone.get("target") not in _FIREWALLD_DENY_TARGETS:
+            opened.append(f"firewalld zone {name}: target {zone.get('target') or 'unknown'}")
+        sources = zone.get("sources", "").split()
+        if sources and not zone.get("interfaces") and within(sources, admin):
+            continue  # the zone only takes traffic from admin networks
+        for key in _FIREWALLD_OPENINGS:
+            if zone.get(key):
+                opened.append(f"firewalld zone {name} {key}: {zone[key]}")
     return denies, opened
 
 
@@ -139,7 +173,7 @@ def check_inbound_default_deny(host: HostConnection, policy: Policy, evidence: E
     _kernel_rules(host, admin, found, tools)
     frontends = (
         ("ufw", _ufw(host, admin) if tools["ufw"] else None),
-        ("firewalld", _firewalld(host) if tools["firewall-cmd"] else None),
+        ("firewalld", _firewalld(host, admin) if tools["firewall-cmd"] else None),
     )
     for name, probe in frontends:
         if probe is not None:
@@ -162,7 +196,12 @@ def check_inbound_default_deny(host: HostConnection, policy: Policy, evidence: E
 def _judge_family(family: str, found: _Sources, evidence: Evidence) -> None:
     relevant = [v for v in found.verdicts if family in _FAMILY_COVERS.get(v.chain.family, ())]
     clean = [v for v in relevant if v.clean]
-    frontend_ok = [name for name, (denies, opened) in found.frontends.items() if denies and not opened]
+    # A front end's word counts only where the kernel's own rules deny by default: its
+    # status can outlive the rules it wrote (flushed, replaced, policy set to accept).
+    kernel_denies = any(v.denies_by_default for v in relevant)
+    frontend_ok = [
+        name for name, (denies, opened) in found.frontends.items() if denies and not opened and kernel_denies
+    ]
     for verdict in clean:
         for rule in verdict.icmp_rules:
             evidence.warn(
@@ -181,7 +220,12 @@ def _judge_family(family: str, found: _Sources, evidence: Evidence) -> None:
         return
     problems = [_describe(v) for v in relevant]
     for name, (denies, opened) in found.frontends.items():
-        state = "default deny, but opens " + "; ".join(opened) if denies else "default allows incoming"
+        if not denies:
+            state = "default allows incoming" + (f": {'; '.join(opened)}" if opened else "")
+        elif opened:
+            state = "default deny, but opens " + "; ".join(opened)
+        else:
+            state = "says it denies incoming by default, but the kernel's input rules do not"
         problems.append(f"{name}: {state}")
     actual = "; ".join(problems) if problems else "no input filter chain at all (no firewall)"
     evidence.expect(f"{family} inbound default-deny", expected=EXPECTED, actual=actual, ok=False)
