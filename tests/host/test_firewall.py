@@ -131,6 +131,15 @@ def test_iptables_drop_policy_with_open_port_fails(namespace: Netns) -> None:
     assert "--dport 8080 -j ACCEPT" in line(evidence, IPV4)
 
 
+def test_iptables_log_target_lets_the_packet_continue(namespace: Netns) -> None:
+    require_tool("iptables", "iptables")
+    namespace.exec("iptables", "-P", "INPUT", "DROP")
+    namespace.exec("iptables", "-A", "INPUT", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
+    namespace.exec("iptables", "-A", "INPUT", "-j", "LOG", "--log-prefix", "sa-host-in: ")
+    evidence = run_check(check_inbound_default_deny, namespace.connection())
+    assert verdicts(evidence)[IPV4] is Verdict.OK, line(evidence, IPV4)
+
+
 def test_host_without_rule_readers_is_an_error(namespace: Netns, tmp_path: Path) -> None:
     tools = minimal_bin(tmp_path / "bin")
     host = LocalConnection(

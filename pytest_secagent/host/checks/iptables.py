@@ -66,6 +66,20 @@ def _rule(line: str, admin: Sequence[Network]) -> Rule:
     )
 
 
+def _extension_targets(rules: list[Rule], declared: dict[str, str | None]) -> list[Rule]:
+    """Rules jumping to a target that is no chain (LOG, MARK, NFLOG...) decide nothing.
+
+    Such targets act on the packet and let it continue; reading them as jumps to an
+    unknown chain would report an open rule that is not there.
+    """
+    return [
+        Rule(text=rule.text, verdict=None)
+        if rule.verdict == "jump" and rule.target is not None and rule.target not in declared
+        else rule
+        for rule in rules
+    ]
+
+
 def parse_iptables_save(
     text: str, family: str, admin: Sequence[Network], source: str
 ) -> tuple[list[Chain], dict[str, Chain]]:
@@ -87,7 +101,13 @@ def parse_iptables_save(
             name = line.split()[1]
             bodies.setdefault(name, []).append(_rule(line, admin))
     chains = {
-        name: Chain(name=name, family=family, policy=policies.get(name), rules=tuple(rules), source=source)
+        name: Chain(
+            name=name,
+            family=family,
+            policy=policies.get(name),
+            rules=tuple(_extension_targets(rules, policies)),
+            source=source,
+        )
         for name, rules in bodies.items()
     }
     base = [chains["INPUT"]] if "INPUT" in chains else []
