@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks import exposure, network_policy, tls_bypass
 from pytest_secagent.kubernetes.checks.scope import ContainerRef
 from pytest_secagent.kubernetes.checks.textscan import TextItem, container_items, tls_bypass_kinds
+from pytest_secagent.kubernetes.live import LiveClusterView
 from pytest_secagent.kubernetes.workloads import pod_templates
+from pytest_secagent.policy import load_policy
 from pytest_secagent.policy.model import FirewallRules, OutboundRule
 from tests.kubernetes.checkviews import (
     NAMESPACE,
@@ -23,6 +27,8 @@ from tests.kubernetes.checkviews import (
     policy,
     warnings,
 )
+from tests.kubernetes.conftest import ApiServerFactory
+from tests.kubernetes.scenario_files import HARDENED, POLICY, materialize
 
 
 def netpol(name: str, **spec: Any) -> dict[str, Any]:
@@ -299,3 +305,55 @@ def test_container_items_cover_env_command_and_args(tmp_path: Path) -> None:
         "Deployment/agent container c env A",
         "Deployment/agent container c command",
     ]
+
+
+# -- the CNI must enforce NetworkPolicy (live) --------------------------------------------------
+
+
+def _edit_documents(path: Path, edit: Any) -> None:
+    documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    for document in documents:
+        for obj in document.get("items", [document]):
+            edit(obj)
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False), encoding="utf-8")
+
+
+def _cni_verdict(factory: ApiServerFactory, scenario: Path, version: str | None = None) -> str:
+    server = factory(scenario, version=version)
+    view = LiveClusterView.from_kubeconfig(str(server.kubeconfig_for("auditor")), timeout=5, target_id="k8s:t")
+    evidence = Evidence()
+    try:
+        network_policy.check_default_deny_ingress(view, load_policy(POLICY).policy, evidence)
+    finally:
+        view.close()
+    [result] = [o for o in evidence.observations if o.name == "NetworkPolicy enforcement by the CNI"]
+    return f"{result.verdict.value}: {result.actual}"
+
+
+def test_cni_daemonset_without_ready_pods_enforces_nothing(
+    k8s_apiserver_factory: ApiServerFactory, tmp_path: Path
+) -> None:
+    scenario = materialize(tmp_path / "s", HARDENED)
+    assert _cni_verdict(k8s_apiserver_factory, scenario) == "ok: kube-system/calico-node"
+    _edit_documents(scenario / "cluster-cni.yaml", lambda ds: ds.update(status={"numberReady": 0}))
+    assert _cni_verdict(k8s_apiserver_factory, scenario) == (
+        "fail: none recognised: kube-system/calico-node not ready (0/3 pods)"
+    )
+
+
+def test_k3s_started_without_its_policy_controller_enforces_nothing(
+    k8s_apiserver_factory: ApiServerFactory, tmp_path: Path
+) -> None:
+    scenario = materialize(tmp_path / "s", HARDENED)
+    (scenario / "cluster-cni.yaml").unlink()
+    k3s = "v1.30.4+k3s1"
+    assert _cni_verdict(k8s_apiserver_factory, scenario, k3s) == "ok: K3s embedded network-policy controller"
+
+    def disable(node: dict[str, Any]) -> None:
+        args = ["server", "--disable-network-policy", "--write-kubeconfig-mode", "0600"]
+        node["metadata"]["annotations"] = {"k3s.io/node-args": json.dumps(args)}
+
+    _edit_documents(scenario / "cluster-nodes.yaml", disable)
+    assert _cni_verdict(k8s_apiserver_factory, scenario, k3s) == (
+        "fail: none recognised: K3s started with --disable-network-policy (agent-1, agent-2, system-1)"
+    )

@@ -7,6 +7,7 @@ policy that selects it. Both checks therefore judge that union, per agent pod sp
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -99,28 +100,63 @@ def _unknown_peer(peer: Mapping[str, Any]) -> str:
     return f"a peer without podSelector, namespaceSelector or ipBlock ({', '.join(peer) or 'empty'})"
 
 
+K3S_NODE_ARGS = "k3s.io/node-args"
+K3S_NO_POLICY_FLAG = "--disable-network-policy"
+
+
+def _k3s_disables_policies(node: Mapping[str, Any]) -> bool:
+    """Whether a K3s node was started with ``--disable-network-policy``."""
+    text = _map(_map(node.get("metadata")).get("annotations")).get(K3S_NODE_ARGS)
+    try:
+        args = json.loads(text) if isinstance(text, str) else []
+    except ValueError:
+        args = []
+    if not isinstance(args, list):
+        return False
+    for index, arg in enumerate(map(str, args)):
+        if arg == K3S_NO_POLICY_FLAG:
+            following = str(args[index + 1]).lower() if index + 1 < len(args) else ""
+            if following not in ("false", "0"):
+                return True
+        elif arg.startswith(K3S_NO_POLICY_FLAG + "="):
+            if arg.partition("=")[2].lower() not in ("false", "0"):
+                return True
+    return False
+
+
 def _cni_enforces(view: KubernetesView, evidence: Evidence) -> None:
     daemonsets = view.list(DAEMON_SETS, None)
     found = []
+    notes = []
     for ds in daemonsets:
         name = _name(ds)
         containers = _map(_map(_map(ds.get("spec")).get("template")).get("spec")).get("containers") or []
         names = {str(_map(c).get("name")) for c in containers}
         if name.startswith(POLICY_CNI_DAEMONSETS) or (name == "aws-node" and EKS_POLICY_AGENT in names):
-            found.append(f"{_map(ds.get('metadata')).get('namespace')}/{name}")
+            ref = f"{_map(ds.get('metadata')).get('namespace')}/{name}"
+            status = _map(ds.get("status"))
+            desired, ready = status.get("desiredNumberScheduled"), status.get("numberReady")
+            if isinstance(desired, int) and desired > 0 and ready == desired:
+                found.append(ref)
+            else:
+                notes.append(f"{ref} not ready ({ready}/{desired} pods)")
     if not found:
+        nodes = view.list(NODES)
         versions = [
-            str(_map(_map(n.get("status")).get("nodeInfo")).get("kubeletVersion", ""))
-            for n in view.list(NODES)
+            str(_map(_map(n.get("status")).get("nodeInfo")).get("kubeletVersion", "")) for n in nodes
         ]
         if versions and all("+k3s" in v for v in versions):
-            found.append("K3s embedded network-policy controller")
+            disabled = sorted(_name(n) for n in nodes if _k3s_disables_policies(n))
+            if disabled:
+                notes.append(f"K3s started with {K3S_NO_POLICY_FLAG} ({', '.join(disabled)})")
+            else:
+                found.append("K3s embedded network-policy controller")
     evidence.expect(
         "NetworkPolicy enforcement by the CNI",
         expected="a NetworkPolicy-enforcing CNI ("
         + ", ".join(POLICY_CNI_DAEMONSETS)
-        + ", EKS network-policy agent, K3s)",
-        actual=", ".join(found) or "none recognised",
+        + ", EKS network-policy agent, K3s), every pod ready",
+        actual=", ".join(found) or "none recognised" + (f": {'; '.join(notes)}" if notes else ""),
         ok=bool(found),
     )
 
