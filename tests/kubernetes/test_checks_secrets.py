@@ -299,3 +299,16 @@ def test_static_cloud_keys_however_they_are_filled(tmp_path: Path) -> None:
         "Deployment/agent container app: env GOOGLE_APPLICATION_CREDENTIALS: "
         "set (a key file or an external-account configuration)"
     ]
+
+
+def test_env_injected_from_unreadable_sources_is_a_warning(tmp_path: Path) -> None:
+    """Keys of an envFrom Secret (values stay unread) or a missing ConfigMap cannot be checked."""
+    app = container(envFrom=[{"secretRef": {"name": "cloud"}}, {"configMapRef": {"name": "elsewhere"}}])
+    evidence = Evidence()
+    identity.check_cloud_keys(manifest_view(tmp_path, deployment(containers=[app])), policy(), evidence)
+    assert failures(evidence) == []
+    assert warnings(evidence) == [
+        "Deployment/agent container app: envFrom Secret cloud: "
+        "its key names are not read (Secrets are read as metadata only): confirm by hand",
+        "Deployment/agent container app: envFrom ConfigMap elsewhere: not found, so its keys are unknown",
+    ]

@@ -124,6 +124,8 @@ def check_cloud_keys(
 
     Flags the key variables however they are filled (a literal or a Secret reference), and
     Dapr components that authenticate with a static key instead of a workload identity.
+    Variables injected wholesale from a Secret (``envFrom``), or from a ConfigMap that is
+    not there to read, cannot be seen: each is a warning, never a silent pass.
     """
     scope = agent_scope(policy, namespace)
     templates = agent_templates(view, scope)
@@ -145,12 +147,20 @@ def check_cloud_keys(
             if cm_name:
                 if config_maps is None:
                     config_maps = _config_map_keys(view, scope.namespace)
+                if str(cm_name) not in config_maps:
+                    evidence.warn(
+                        f"{ref.label}: envFrom ConfigMap {cm_name}",
+                        expected="no static cloud key among its keys",
+                        actual="not found, so its keys are unknown",
+                    )
                 keys = config_maps.get(str(cm_name), set()) & STATIC_CLOUD_KEY_NAMES
                 found.extend(f"envFrom ConfigMap {cm_name} key {key}" for key in sorted(keys))
             secret_name = _map(_map(source).get("secretRef")).get("name")
             if secret_name:
-                evidence.observe(
-                    f"{ref.label}: envFrom Secret {secret_name}", "key names not read (values stay unread)"
+                evidence.warn(
+                    f"{ref.label}: envFrom Secret {secret_name}",
+                    expected="no static cloud key among its keys",
+                    actual="its key names are not read (Secrets are read as metadata only): confirm by hand",
                 )
         evidence.expect(
             f"{ref.label}: static cloud keys",
