@@ -16,6 +16,7 @@ from pytest_secagent.host.checks.listeners import (
     check_listeners,
     listening_sockets,
     parse_proc_net,
+    parse_ss,
 )
 from pytest_secagent.host.checks.segmentation import check_dedicated_host
 from pytest_secagent.host.local import LocalConnection
@@ -122,3 +123,16 @@ def test_dedicated_host_flags_foreign_services(listeners: tuple[Netns, str], tmp
         Policy(), agent=AgentSection(platform_services=[comm])
     )
     run_check(check_dedicated_host, host, agent).conclude()
+
+
+def test_ss_output_that_is_not_a_socket_list_is_refused() -> None:
+    """A header (an ``ss`` without ``-H``) or a truncated line would hide a listener."""
+    sample = (
+        'tcp   LISTEN 0      4096         0.0.0.0:22        0.0.0.0:*    users:(("sshd",pid=501,fd=3))\n'
+        "udp   UNCONN 0      0      127.0.0.53%lo:53        0.0.0.0:*\n"
+    )
+    assert [x.label for x in parse_ss(sample)] == ["tcp 0.0.0.0:22 (sshd)", "udp 127.0.0.53:53"]
+    header = "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+    for text in (header + sample, sample + "tcp LISTEN 0\n"):
+        with pytest.raises(ValueError, match="not a socket line"):
+            parse_ss(text)

@@ -48,13 +48,17 @@ def is_loopback(address: str) -> bool:
 
 
 def parse_ss(text: str) -> list[Listener]:
-    """Parse ``ss -H -tulnp`` output."""
+    """Parse ``ss -H -tulnp`` output.
+
+    Raises ``ValueError`` on a line that is not a socket: a listener it hid could be the
+    exposed one.
+    """
     listeners = []
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) < 5:
+        if not fields:
             continue
-        local = fields[4]
+        local = fields[4] if len(fields) >= 5 else ""
         address, _, port = local.rpartition(":")
         address = address.strip("[]")
         if "%" in address:
@@ -62,7 +66,7 @@ def parse_ss(text: str) -> list[Listener]:
         if address == "*":
             address = "::"  # ss shows a dual-stack wildcard socket as *
         if not port.isdigit():
-            continue
+            raise ValueError(f"not a socket line of `ss -H -tulnp`: {line.strip()[:200]!r}")
         owners = tuple(sorted({m.group(1) for m in _PROCESS.finditer(" ".join(fields[6:]))}))
         listeners.append(Listener(fields[0], address, int(port), owners))
     return listeners
@@ -93,7 +97,10 @@ def listening_sockets(host: HostConnection) -> tuple[list[Listener], str]:
     if host.which("ss"):
         result = host.run(["ss", "-H", "-tulnp"])
         if result.succeeded:
-            return parse_ss(result.stdout), "ss -H -tulnp"
+            try:
+                return parse_ss(result.stdout), "ss -H -tulnp"
+            except ValueError as exc:
+                raise EvidenceUnavailable(f"{host.target_id}: {exc}") from exc
     listeners: list[Listener] = []
     read = []
     for name in _PROC_FILES:
