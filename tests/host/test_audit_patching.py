@@ -15,6 +15,7 @@ from pytest_secagent.evidence import Evidence, Verdict
 from pytest_secagent.host.checks.audit import (
     check_audit_and_time,
     clock_synchronised,
+    covered_by_watches,
     engine_audit_targets,
     watched_paths,
 )
@@ -116,6 +117,19 @@ def test_watched_paths_reads_watch_and_field_rules() -> None:
     text = "-w /usr/bin/dockerd -p rwxa -k docker\n-a always,exit -F dir=/var/lib/docker -F perm=wa\n"
     assert watched_paths(text) == ["/usr/bin/dockerd", "/var/lib/docker"]
     assert watched_paths("No rules\n") == []
+
+
+def test_a_path_field_watches_one_file_not_a_tree() -> None:
+    """``-F path=/etc/docker`` audits the folder's own inode, not ``daemon.json`` inside it."""
+    rules = (
+        "-a always,exit -F arch=b64 -S all -F path=/etc/docker -F perm=wa -k docker\n"
+        "-a always,exit -F arch=b64 -S all -F dir=/var/lib/docker -F perm=wa -k docker\n"
+        "-w /run/containerd -p rwxa -k docker\n"
+    )
+    assert covered_by_watches("/etc/docker", rules)
+    assert not covered_by_watches("/etc/docker/daemon.json", rules)
+    assert covered_by_watches("/var/lib/docker/containers", rules)
+    assert covered_by_watches("/var/run/containerd/containerd.sock", rules)
 
 
 def test_clock_without_readers_is_an_error(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from pytest_secagent.policy.model import Policy
 __all__ = [
     "check_audit_and_time",
     "clock_synchronised",
+    "covered_by_watches",
     "engine_audit_targets",
     "normalise",
     "watched_paths",
@@ -46,9 +47,12 @@ def normalise(path: str) -> str:
     return path
 
 
-def watched_paths(rules: str) -> list[str]:
-    """Paths ``auditctl -l`` watches: ``-w PATH`` and ``-F path=`` / ``-F dir=`` rules."""
-    paths = []
+def _watches(rules: str) -> list[tuple[str, bool]]:
+    """``(path, covers what lies below)`` for each watch of ``auditctl -l``.
+
+    ``-w`` and ``-F dir=`` watch a whole tree; ``-F path=`` watches that one inode only.
+    """
+    found = []
     for line in rules.splitlines():
         try:
             words = shlex.split(line)
@@ -57,10 +61,16 @@ def watched_paths(rules: str) -> list[str]:
         for index, word in enumerate(words[:-1]):
             value = words[index + 1]
             if word == "-w":
-                paths.append(value)
+                found.append((value, True))
             elif word == "-F" and value.startswith(("path=", "dir=")):
-                paths.append(value.split("=", 1)[1])
-    return paths
+                kind, _, path = value.partition("=")
+                found.append((path, kind == "dir"))
+    return found
+
+
+def watched_paths(rules: str) -> list[str]:
+    """Paths ``auditctl -l`` watches: ``-w PATH`` and ``-F path=`` / ``-F dir=`` rules."""
+    return [path for path, _ in _watches(rules)]
 
 
 def engine_audit_targets(host: HostConnection) -> dict[str, str]:
@@ -85,9 +95,18 @@ def engine_audit_targets(host: HostConnection) -> dict[str, str]:
     return targets
 
 
-def _covered(path: str, watches: list[str]) -> bool:
+def covered_by_watches(path: str, rules: str) -> bool:
+    """Whether the watches of ``auditctl -l`` output ``rules`` cover ``path``."""
+    return _covered(path, _watches(rules))
+
+
+def _covered(path: str, watches: list[tuple[str, bool]]) -> bool:
     wanted = normalise(path)
-    return any(wanted == w or wanted.startswith(w.rstrip("/") + "/") for w in map(normalise, watches))
+    for watched, tree in watches:
+        watched = normalise(watched)
+        if wanted == watched or (tree and wanted.startswith(watched.rstrip("/") + "/")):
+            return True
+    return False
 
 
 def clock_synchronised(host: HostConnection) -> tuple[bool, str]:
@@ -139,8 +158,8 @@ def check_audit_and_time(host: HostConnection, policy: Policy, evidence: Evidenc
         if not result.succeeded:
             reason = result.stderr.strip() or f"exit status {result.exit_status}"
             raise EvidenceUnavailable(f"{host.target_id}: `auditctl -l` failed: {reason}")
-        watches = watched_paths(result.stdout)
-        evidence.observe("audit watches", ", ".join(watches) or "none")
+        watches = _watches(result.stdout)
+        evidence.observe("audit watches", ", ".join(path for path, _ in watches) or "none")
         missing = [f"{label} ({path})" for label, path in targets.items() if not _covered(path, watches)]
         evidence.expect(
             "container engine files without an audit watch",
