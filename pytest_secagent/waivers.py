@@ -20,7 +20,6 @@ import datetime as dt
 import difflib
 import enum
 import fnmatch
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from pytest_secagent.catalog import load_catalog
+from pytest_secagent.textfile import read_text_file
 
 __all__ = [
     "WAIVER_FIELDS",
@@ -319,13 +319,8 @@ def parse_waivers(text: str, source: str, *, max_days: int, on: dt.date) -> tupl
 
 def load_waivers(path: Path, *, max_days: int, on: dt.date | None = None) -> WaiverSet:
     """Read and validate the waiver file at ``path``."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise WaiverError(f"{path}: cannot read the waiver file: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WaiverError(f"{path}: the waiver file is not UTF-8 text") from None
-    waivers = parse_waivers(text, str(path), max_days=max_days, on=on or today())
-    return WaiverSet(source=str(path), sha256=hashlib.sha256(raw).hexdigest(), waivers=waivers)
+    read = read_text_file(path, "waiver file")
+    if isinstance(read, str):
+        raise WaiverError(read)
+    waivers = parse_waivers(read.text, str(path), max_days=max_days, on=on or today())
+    return WaiverSet(source=str(path), sha256=read.sha256, waivers=waivers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
 import types
 import typing
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from pytest_secagent.policy.model import Policy
+from pytest_secagent.textfile import read_text_file
 
 __all__ = ["LoadedPolicy", "PolicyError", "load_policy", "parse_policy"]
 
@@ -224,14 +224,7 @@ def load_policy(path: Path | None) -> LoadedPolicy:
     """Load and validate the policy file at ``path``, or the built-in defaults for ``None``."""
     if path is None:
         return LoadedPolicy(policy=Policy(), source="built-in defaults", sha256="")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyError(f"{path}: the policy file is not UTF-8 text") from None
-    return LoadedPolicy(
-        policy=parse_policy(text, str(path)), source=str(path), sha256=hashlib.sha256(raw).hexdigest()
-    )
+    read = read_text_file(path, "policy file")
+    if isinstance(read, str):
+        raise PolicyError(read)
+    return LoadedPolicy(policy=parse_policy(read.text, str(path)), source=str(path), sha256=read.sha256)
