@@ -18,6 +18,8 @@ REQUIRED = (
     "pytest_secagent/suites/test_container_engine.py",
     "pytest_secagent/suites/test_kubernetes_workloads.py",
     "pytest_secagent/suites/test_network.py",
+    "pytest_secagent/suites/test_drift.py",
+    "pytest_secagent/suites/test_isolation.py",
     "pytest_secagent/schemas/results-v1.json",
 )
 
