@@ -16,6 +16,7 @@ from pytest_secagent.kubernetes.checks.scope import ContainerRef
 from pytest_secagent.kubernetes.checks.textscan import TextItem, container_items, tls_bypass_kinds
 from pytest_secagent.kubernetes.live import LiveClusterView
 from pytest_secagent.kubernetes.workloads import pod_templates
+from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy import load_policy
 from pytest_secagent.policy.model import FirewallRules, OutboundRule
 from tests.kubernetes.checkviews import (
@@ -347,6 +348,12 @@ def test_k3s_started_without_its_policy_controller_enforces_nothing(
     scenario = materialize(tmp_path / "s", HARDENED)
     (scenario / "cluster-cni.yaml").unlink()
     k3s = "v1.30.4+k3s1"
+
+    def started(node: dict[str, Any]) -> None:
+        args = ["server", "--write-kubeconfig-mode", "0600"]
+        node["metadata"]["annotations"] = {"k3s.io/node-args": json.dumps(args)}
+
+    _edit_documents(scenario / "cluster-nodes.yaml", started)
     assert _cni_verdict(k8s_apiserver_factory, scenario, k3s) == "ok: K3s embedded network-policy controller"
 
     def disable(node: dict[str, Any]) -> None:
@@ -357,3 +364,12 @@ def test_k3s_started_without_its_policy_controller_enforces_nothing(
     assert _cni_verdict(k8s_apiserver_factory, scenario, k3s) == (
         "fail: none recognised: K3s started with --disable-network-policy (agent-1, agent-2, system-1)"
     )
+
+
+def test_k3s_node_without_its_start_arguments_is_no_evidence(
+    k8s_apiserver_factory: ApiServerFactory, tmp_path: Path
+) -> None:
+    scenario = materialize(tmp_path / "s", HARDENED)
+    (scenario / "cluster-cni.yaml").unlink()
+    with pytest.raises(EvidenceUnavailable, match=r"K3s node \S+ shows no readable start arguments"):
+        _cni_verdict(k8s_apiserver_factory, scenario, "v1.30.4+k3s1")

@@ -16,6 +16,7 @@ from pytest_secagent.kubernetes.checks.scope import agent_scope, agent_templates
 from pytest_secagent.kubernetes.resources import DAEMON_SETS, NETWORK_POLICIES, NODES
 from pytest_secagent.kubernetes.view import KubernetesView
 from pytest_secagent.kubernetes.workloads import PodTemplate, label_selector_matches
+from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
@@ -105,14 +106,21 @@ K3S_NO_POLICY_FLAG = "--disable-network-policy"
 
 
 def _k3s_disables_policies(node: Mapping[str, Any]) -> bool:
-    """Whether a K3s node was started with ``--disable-network-policy``."""
+    """Whether a K3s node was started with ``--disable-network-policy``.
+
+    Raises ``EvidenceUnavailable`` when the node does not show readable start arguments:
+    without them the embedded policy controller cannot be taken to run.
+    """
     text = _map(_map(node.get("metadata")).get("annotations")).get(K3S_NODE_ARGS)
     try:
-        args = json.loads(text) if isinstance(text, str) else []
+        args = json.loads(text) if isinstance(text, str) else None
     except ValueError:
-        args = []
+        args = None
     if not isinstance(args, list):
-        return False
+        raise EvidenceUnavailable(
+            f"K3s node {_name(node)} shows no readable start arguments ({K3S_NODE_ARGS} annotation), "
+            "so whether its NetworkPolicy controller runs cannot be told"
+        )
     for index, arg in enumerate(map(str, args)):
         if arg == K3S_NO_POLICY_FLAG:
             following = str(args[index + 1]).lower() if index + 1 < len(args) else ""
