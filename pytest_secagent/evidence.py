@@ -6,6 +6,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pytest_secagent.outcomes import not_observable
 from pytest_secagent.redaction import DEFAULT_REDACTOR
 
 MAX_VALUE_LENGTH = 2000
@@ -18,6 +19,8 @@ class Verdict(enum.Enum):
     FAIL = "fail"
     WARN = "warn"
     INFO = "info"
+    #: A part of the control this kind of target cannot show; the control is at best partial.
+    UNOBSERVED = "unobserved"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Observation:
         """Render the observation as one report line."""
         if self.verdict is Verdict.INFO:
             return f"[info] {self.name}: {self.actual}"
+        if self.verdict is Verdict.UNOBSERVED:
+            return f"[unobserved] {self.name}: expected {self.expected}; not observed: {self.actual}"
         return f"[{self.verdict.value}] {self.name}: expected {self.expected}; observed {self.actual}"
 
 
@@ -71,6 +76,11 @@ class Evidence:
         return tuple(o for o in self._observations if o.verdict is Verdict.FAIL)
 
     @property
+    def unobserved_parts(self) -> tuple[Observation, ...]:
+        """The parts of the control this target could not show (see :meth:`unobserved`)."""
+        return tuple(o for o in self._observations if o.verdict is Verdict.UNOBSERVED)
+
+    @property
     def warnings(self) -> tuple[Observation, ...]:
         """The lower-severity findings."""
         return tuple(o for o in self._observations if o.verdict is Verdict.WARN)
@@ -98,6 +108,16 @@ class Evidence:
         """Record a lower-severity finding: reported, but it does not fail the control."""
         self._add(name, expected, actual, Verdict.WARN)
 
+    def unobserved(self, name: str, *, expected: object, reason: str) -> None:
+        """Record a part of the control that this kind of target cannot show.
+
+        For example, a rendered manifest cannot show whether the cluster's CNI enforces
+        NetworkPolicy. The part is reported with ``reason``; a control whose expectations all
+        held but that has such a part ends as ``partial`` (a pass on partial evidence), never
+        as a plain pass, and ``--secagent-strict-evidence`` counts it as not compliant.
+        """
+        self._add(name, expected, reason, Verdict.UNOBSERVED)
+
     def summary(self) -> str:
         """All observations, one per line."""
         return "\n".join(o.as_line() for o in self._observations)
@@ -105,7 +125,9 @@ class Evidence:
     def conclude(self) -> None:
         """Fail with every unmet expectation listed, or return when all held.
 
-        An empty record also fails: a control that observed nothing proves nothing.
+        An empty record also fails: a control that observed nothing proves nothing. A
+        record holding only parts this target cannot show (:meth:`unobserved`) and no
+        expectation is *not observable* (a reasoned skip), never a pass.
         """
         __tracebackhide__ = True
         if not self._observations:
@@ -114,3 +136,6 @@ class Evidence:
         if failures:
             lines = "\n".join(f"  - {o.name}: expected {o.expected}; observed {o.actual}" for o in failures)
             raise ControlFailed(f"{len(failures)} expectation(s) not met:\n{lines}")
+        unobserved = self.unobserved_parts
+        if unobserved and not any(o.verdict is Verdict.OK for o in self._observations):
+            not_observable("; ".join(f"{o.name}: {o.actual}" for o in unobserved))

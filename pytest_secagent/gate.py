@@ -82,16 +82,18 @@ def evaluate_gate(
     *,
     fail_on: Severity,
     allow_errors: bool,
+    strict_evidence: bool = False,
     other_test_failures: int = 0,
     waiver_problems: int = 0,
 ) -> GateVerdict:
     """Decide the gate from each control result's outcome and severity.
 
-    Waived failures never gate; expired waivers leave the failure as it is.
+    Waived failures never gate; expired waivers leave the failure as it is. With
+    ``strict_evidence`` a pass on partial evidence counts as a failure of its severity.
     """
     gating = below = errors = 0
     for outcome, severity in results:
-        if outcome is Outcome.FAILED:
+        if outcome is Outcome.FAILED or (strict_evidence and outcome is Outcome.PARTIAL):
             if severity.rank >= fail_on.rank:
                 gating += 1
             else:

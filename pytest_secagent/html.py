@@ -23,6 +23,7 @@ _SUMMARY_PLUGIN = "secagent-summary"
 _TEST_ID_CELL = re.compile(r'^<td class="col-testId">(.*)</td>$', re.DOTALL)
 _OUTCOMES = (
     ("passed", Outcome.PASSED),
+    ("partial", Outcome.PARTIAL),
     ("failed", Outcome.FAILED),
     ("waived", Outcome.WAIVED),
     ("errors", Outcome.ERROR),

@@ -39,6 +39,9 @@ class Outcome(enum.Enum):
     """The state a control ends in for one target."""
 
     PASSED = "passed"
+    #: Every expectation held, but part of the control cannot be seen on this kind of
+    #: target (a rendered manifest cannot show the CNI that runs): a pass on partial evidence.
+    PARTIAL = "partial"
     FAILED = "failed"
     WAIVED = "waived"
     ERROR = "error"

@@ -96,6 +96,7 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     waivers: WaiverSet | None = None
     strict_waivers: bool = False
+    strict_evidence: bool = False
     fail_on: Severity | None = None
     allow_errors: bool = False
     json_path: Path | None = None
@@ -217,6 +218,14 @@ def add_options(parser: pytest.Parser) -> None:
         help="fail the run when a waiver has expired or matched no failure",
     )
     group.addoption(
+        "--secagent-strict-evidence",
+        action="store_true",
+        dest="secagent_strict_evidence",
+        default=None,
+        help="a control that passed on partial evidence (a part this kind of target cannot show, "
+        "such as the CNI behind a rendered NetworkPolicy) fails instead of passing as partial",
+    )
+    group.addoption(
         "--secagent-fail-on",
         dest="secagent_fail_on",
         metavar="LEVEL",
@@ -250,6 +259,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("secagent_waivers", "waiver file (YAML), relative to the rootdir", type="string")
     parser.addini(
         "secagent_strict_waivers", "fail the run on expired or unused waivers", type="bool", default=False
+    )
+    parser.addini(
+        "secagent_strict_evidence", "a pass on partial evidence fails the control", type="bool",
+        default=False,
     )
     parser.addini("secagent_fail_on", "severity gate: lowest severity whose failures fail the run",
                   type="string")
@@ -480,6 +493,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         sources=sources,
         waivers=_waivers(config, loaded),
         strict_waivers=_flag(config, "secagent_strict_waivers"),
+        strict_evidence=_flag(config, "secagent_strict_evidence"),
         fail_on=fail_on,
         allow_errors=allow_errors,
         json_path=json_found[0] if json_found is not None else None,

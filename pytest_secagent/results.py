@@ -83,7 +83,11 @@ class ResultRecorder:
     def _junit_properties(self, record: dict[str, Any]) -> list[tuple[str, object]]:
         evidence = "\n".join(
             f"[{e['verdict']}] {e['name']}: "
-            + (e["actual"] if e["verdict"] == "info" else f"expected {e['expected']}; observed {e['actual']}")
+            + (
+                e["actual"] if e["verdict"] == "info"
+                else f"expected {e['expected']}; not observed: {e['actual']}" if e["verdict"] == "unobserved"
+                else f"expected {e['expected']}; observed {e['actual']}"
+            )
             for e in record["evidence"]
         )
         return [
@@ -103,10 +107,9 @@ class ResultRecorder:
 
     def _settle_call(self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
                      binding: ControlBinding) -> None:
-        """Apply the fail-closed rules to the call phase."""
+        """Apply the fail-closed rules to a call phase that passed or failed on an assertion."""
         evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
-        target = _target_of(item)
-        where = f"{binding.control.id} on {target.id if target else '?'}"
+        where = _where(item, binding)
         if report.passed:
             if evidence is None or not evidence.observations:
                 report.outcome = "failed"
@@ -122,11 +125,81 @@ class ResultRecorder:
                     + evidence.summary()
                 )
 
+    def _settle_exception(
+        self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
+        binding: ControlBinding,
+    ) -> bool:
+        """Settle a phase that raised anything but an assertion; return whether it was handled.
+
+        Evidence that could not be gathered (:class:`EvidenceUnavailable`) and internal errors
+        of a check (``TypeError``, ``KeyError``...) make the control an *error*, unless the
+        check had already recorded an unmet expectation: a proven failure stays a failure and
+        the report adds what could not be verified.
+        """
+        excinfo = call.excinfo
+        if excinfo is None or report.skipped:
+            return False
+        unavailable = excinfo.errisinstance(EvidenceUnavailable)
+        # Assertions (and pytest.fail) are verdicts; skips and exits are not Exceptions.
+        internal = not unavailable and excinfo.errisinstance(Exception) and not excinfo.errisinstance(
+            AssertionError
+        )
+        if not (unavailable or internal):
+            return False
+        target = _target_of(item)
+        where = target.id if target else "?"
+        if unavailable:
+            # Connections name their target already; say it once.
+            reason = str(excinfo.value).removeprefix(f"{where}: ")
+        else:
+            reason = f"internal error in the check: {excinfo.typename}: {excinfo.value}"
+        reason = self._redact(reason)
+        traceback = "" if unavailable else "\n\n" + self._redact(str(report.longrepr))
+        evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
+        failures = evidence.failures if evidence is not None and call.when == "call" else ()
+        if failures:
+            lines = "\n".join(f"  - {o.name}: expected {o.expected}; observed {o.actual}" for o in failures)
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{len(failures)} expectation(s) not met:\n{lines}\n"
+                f"also could not verify the rest of {binding.control.id} on {where}: {reason}{traceback}"
+            )
+            item.stash[OUTCOME_KEY] = Outcome.FAILED
+            item.stash[DETAIL_KEY] = (
+                f"{len(failures)} expectation(s) not met; also could not verify: {reason}"
+            )
+            return True
+        report.outcome = "failed"
+        report.longrepr = f"could not verify {binding.control.id} on {where}: {reason}{traceback}"
+        if call.when == "call":
+            # Pytest counts only setup and teardown failures as errors.
+            report.when = "setup"
+        item.stash[OUTCOME_KEY] = Outcome.ERROR
+        item.stash[DETAIL_KEY] = f"could not verify {binding.control.id} on {where}: {reason}"
+        return True
+
+    def _settle_partial(self, item: pytest.Item, report: pytest.TestReport, binding: ControlBinding) -> None:
+        """A pass with parts this target cannot show is ``partial``; strict evidence fails it."""
+        evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
+        parts = evidence.unobserved_parts if evidence is not None else ()
+        if not report.passed or not parts:
+            return
+        missing = "; ".join(f"{o.name} ({o.actual})" for o in parts)
+        item.stash[OUTCOME_KEY] = Outcome.PARTIAL
+        item.stash[DETAIL_KEY] = f"passed on partial evidence; not observed: {missing}"
+        settings = item.config.stash.get(SETTINGS_KEY, None)
+        if settings is not None and settings.strict_evidence and evidence is not None:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{_where(item, binding)} passed only on partial evidence, which "
+                f"--secagent-strict-evidence does not accept; not observed: {missing}\n" + evidence.summary()
+            )
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Attach the control record to the report; errors for unavailable evidence."""
+        """Attach the control record to the report; settle errors, failures and partial passes."""
         binding = item.stash.get(BINDING_KEY, None)
         if binding is None:
             return (yield)
@@ -134,18 +207,8 @@ class ResultRecorder:
             # Properties are read from the teardown report; the record is complete by then.
             item.user_properties.extend(self._junit_properties(self._record(item, binding)))
         report = yield
-        if call.excinfo is not None and call.excinfo.errisinstance(EvidenceUnavailable):
-            target = _target_of(item)
-            where = target.id if target else "?"
-            # Connections name their target already; say it once.
-            reason = str(call.excinfo.value).removeprefix(f"{where}: ")
-            report.outcome = "failed"
-            report.longrepr = f"could not verify {binding.control.id} on {where}: {self._redact(reason)}"
-            if call.when == "call":
-                # Pytest counts only setup and teardown failures as errors.
-                report.when = "setup"
-            item.stash[OUTCOME_KEY] = Outcome.ERROR
-            item.stash[DETAIL_KEY] = str(report.longrepr)
+        if self._settle_exception(item, report, call, binding):
+            pass
         elif call.when == "call":
             self._settle_call(item, report, call, binding)
             if report.skipped:
@@ -156,6 +219,7 @@ class ResultRecorder:
                 item.stash[OUTCOME_KEY] = Outcome.PASSED if report.passed else Outcome.FAILED
                 if report.failed:
                     item.stash[DETAIL_KEY] = _first_line(report)
+                self._settle_partial(item, report, binding)
         elif report.failed:
             item.stash[OUTCOME_KEY] = Outcome.ERROR
             item.stash[DETAIL_KEY] = _first_line(report)
@@ -211,11 +275,14 @@ class ResultRecorder:
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
     ) -> tuple[str, str, str | tuple[str, Mapping[str, bool]]] | None:
-        """Show a waived failure as ``waived`` (``w``, ``WAIVED``), never as passed or skipped."""
+        """Show a waived failure as ``waived`` (``w``), a pass on partial evidence as ``partial`` (``p``)."""
         record = getattr(report, RECORD_ATTRIBUTE, None)
         waived = isinstance(record, dict) and record.get("outcome") == Outcome.WAIVED.value
         if report.when == "call" and waived:
             return "waived", "w", ("WAIVED", {"yellow": True})
+        partial = isinstance(record, dict) and record.get("outcome") == Outcome.PARTIAL.value
+        if report.when == "call" and partial and report.passed:
+            return "partial", "p", ("PARTIAL", {"yellow": True})
         return None
 
 
@@ -230,6 +297,11 @@ def _waiver_properties(waiver: dict[str, Any] | None) -> list[tuple[str, object]
         ("waiver_target", waiver["target"]),
         ("waiver_entry", waiver["entry"]),
     ]
+
+
+def _where(item: pytest.Item, binding: ControlBinding) -> str:
+    target = _target_of(item)
+    return f"{binding.control.id} on {target.id if target else '?'}"
 
 
 def _first_line(report: pytest.TestReport) -> str:

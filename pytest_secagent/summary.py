@@ -27,6 +27,7 @@ __all__ = ["ComplianceResults", "ControlResult"]
 
 _COLUMNS = (
     ("passed", Outcome.PASSED),
+    ("partial", Outcome.PARTIAL),
     ("failed", Outcome.FAILED),
     ("waived", Outcome.WAIVED),
     ("errors", Outcome.ERROR),
@@ -172,6 +173,7 @@ class ComplianceResults:
                 ((r.outcome, r.severity) for r in self.results.values()),
                 fail_on=settings.fail_on,
                 allow_errors=settings.allow_errors,
+                strict_evidence=settings.strict_evidence,
                 other_test_failures=len(self.other_failures),
                 waiver_problems=problems,
             )
@@ -226,7 +228,10 @@ class ComplianceResults:
         tr.write_line(f"{'total':<{width}}  {format_score(score(total)):>5}  {cells}")
 
     def _write_findings(self, tr: pytest.TerminalReporter) -> None:
-        labels = {Outcome.FAILED: "FAILED", Outcome.ERROR: "ERROR", Outcome.WAIVED: "WAIVED"}
+        labels = {
+            Outcome.FAILED: "FAILED", Outcome.ERROR: "ERROR", Outcome.WAIVED: "WAIVED",
+            Outcome.PARTIAL: "PARTIAL",
+        }
         for result in self.ordered():
             label = labels.get(result.outcome)
             if label is None:
@@ -242,6 +247,8 @@ class ComplianceResults:
                 )
             elif waiver is not None:
                 line += f" -- waiver expired on {waiver['expires']} (owner {waiver['owner']})"
+            elif result.outcome is Outcome.PARTIAL:
+                line += f" -- {result.record.get('detail', '')}"
             tr.write_line(line)
 
     def _write_waivers(self, tr: pytest.TerminalReporter) -> None:

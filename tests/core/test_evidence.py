@@ -147,7 +147,7 @@ def test_not_applicable_and_not_observable_are_skips_not_passes(pytester: pytest
         "-rs",
     )
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["Network security controls      -       0       0       0       0    1               1        0"])
+    result.stdout.fnmatch_lines(["Network security controls      -       0        0       0       0       0    1               1        0"])
 
 
 def test_secrets_do_not_reach_the_report(pytester: pytest.Pytester) -> None:

@@ -80,16 +80,16 @@ def test_summary_block_on_top(pytester: pytest.Pytester) -> None:
     assert "Gate: unverified: 1 control(s) could not be verified: exit status 6" in summary
     # Score per baseline section, outcome columns.
     assert (
-        "<tr><th>section</th><th>score</th><th>passed</th><th>failed</th><th>waived</th><th>errors</th>"
+        "<tr><th>section</th><th>score</th><th>passed</th><th>partial</th><th>failed</th><th>waived</th><th>errors</th>"
         "<th>not applicable</th><th>not observable</th><th>skipped</th></tr>"
     ) in summary
-    assert "<tr><td>Security assessment</td><td>0%</td><td>0</td><td>0</td><td>1</td><td>0</td>" in summary
+    assert "<tr><td>Security assessment</td><td>0%</td><td>0</td><td>0</td><td>0</td><td>1</td><td>0</td>" in summary
     assert (
-        "<tr><td>Identity and access management</td><td>100%</td><td>1</td><td>0</td><td>0</td><td>0</td>"
+        "<tr><td>Identity and access management</td><td>100%</td><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td>"
     ) in summary
     # Counts by severity.
-    assert "<tr><td>high</td><td>1</td><td>0</td><td>0</td><td>0</td><td>1</td>" in summary
-    assert "<tr><td>medium</td><td>0</td><td>0</td><td>1</td><td>1</td><td>0</td>" in summary
+    assert "<tr><td>high</td><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>1</td>" in summary
+    assert "<tr><td>medium</td><td>0</td><td>0</td><td>0</td><td>1</td><td>1</td><td>0</td>" in summary
     # The waiver, escaped like everything else.
     assert "&lt;b&gt;bold&lt;/b&gt; reason" in summary
     assert "<b>bold</b>" not in text
