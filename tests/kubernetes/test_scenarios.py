@@ -70,6 +70,8 @@ BOTH_VIEWS = frozenset(
     }
 )
 ALL_CONTROLS = LIVE_ONLY | BOTH_VIEWS
+RENDERED_PARTIAL = frozenset({"SA-SEG-001"})
+"""Passed on rendered files only in part: the CNI and the rest of the namespace are live-only."""
 
 DEFAULT_HELM_FAILS = frozenset(
     {
@@ -241,7 +243,14 @@ def rendered(pytester: pytest.Pytester, tmp_path: Path) -> dict[str, Verdicts]:
     return _RUNS["rendered"]
 
 
-def _flip_problems(name: str, verdicts: Verdicts, expected_ran: frozenset[str]) -> list[str]:
+def _passing(cid: str, rendered: bool) -> Outcome:
+    """What a control that holds ends in: partial where rendered files cannot show all of it."""
+    return Outcome.PARTIAL if rendered and cid in RENDERED_PARTIAL else Outcome.PASSED
+
+
+def _flip_problems(
+    name: str, verdicts: Verdicts, expected_ran: frozenset[str], *, rendered: bool = False
+) -> list[str]:
     """Return what is wrong with an overlay's run: its control must fail, every other pass."""
     problems = []
     ran = {cid for cid, v in verdicts.items() if v.outcome is not Outcome.NOT_APPLICABLE}
@@ -249,7 +258,7 @@ def _flip_problems(name: str, verdicts: Verdicts, expected_ran: frozenset[str]) 
         problems.append(f"{name}: ran {sorted(ran)}")
     for cid in sorted(ran):
         outcome = verdicts[cid].outcome
-        wanted = Outcome.FAILED if cid == name else Outcome.PASSED
+        wanted = Outcome.FAILED if cid == name else _passing(cid, rendered)
         if outcome is not wanted:
             problems.append(f"{name}: {cid} should be {wanted.value}, is {verdicts[cid]}")
     return problems
@@ -276,7 +285,8 @@ def test_hardened_passes_every_control_live(live: dict[str, Verdicts]) -> None:
 def test_hardened_passes_every_control_rendered(rendered: dict[str, Verdicts]) -> None:
     verdicts = rendered["hardened"]
     assert {cid for cid, v in verdicts.items() if v.outcome is Outcome.NOT_APPLICABLE} == LIVE_ONLY
-    assert _not_passed({cid: verdicts[cid] for cid in BOTH_VIEWS}) == set(), _show(verdicts)
+    wrong = {cid for cid in BOTH_VIEWS if verdicts[cid].outcome is not _passing(cid, rendered=True)}
+    assert wrong == set(), _show(verdicts)
 
 
 # -- a default Helm install -------------------------------------------------------------------
@@ -314,10 +324,10 @@ def test_each_misconfiguration_fails_its_own_control_only_rendered(rendered: dic
             problems += [
                 f"{cid}: {c} {v}"
                 for c, v in verdicts.items()
-                if c in BOTH_VIEWS and v.outcome is not Outcome.PASSED
+                if c in BOTH_VIEWS and v.outcome is not _passing(c, rendered=True)
             ]
         else:
-            problems += _flip_problems(cid, verdicts, BOTH_VIEWS)
+            problems += _flip_problems(cid, verdicts, BOTH_VIEWS, rendered=True)
     assert problems == [], "\n".join(problems)
 
 
@@ -333,6 +343,7 @@ def test_live_and_rendered_views_agree_on_every_scenario(
         for name in sorted(live)
         for cid in sorted(BOTH_VIEWS)
         if live[name][cid].outcome is not rendered[name][cid].outcome
+        and not (live[name][cid].outcome is Outcome.PASSED and rendered[name][cid].outcome is Outcome.PARTIAL)
     ]
     assert disagreements == [], "\n".join(disagreements)
 

@@ -160,6 +160,15 @@ def _check_namespace(view: KubernetesView, scope: AgentScope, evidence: Evidence
             else f"no workload placed there (namespaces used: {short(placed)})",
             ok=bool(inside),
         )
+        declared = {_name(ns) for ns in view.list(NAMESPACES)}
+        if scope.namespace not in declared:
+            # helm template and kubectl leave the namespace to the install command.
+            evidence.unobserved(
+                f"namespace {scope.namespace} exists",
+                expected="exists",
+                reason=f"the files define no Namespace {scope.namespace}; whether it exists is only "
+                "visible on a live cluster",
+            )
     templates = list(pod_templates(view, scope.namespace, scope.selector))
     evidence.expect(
         f"agent workloads ({scope.describe()})",

@@ -81,3 +81,10 @@ def check_dedicated_namespace(
         actual=", ".join(strangers) or f"none of {len(templates)}",
         ok=not strangers,
     )
+    if not view.live:
+        evidence.unobserved(
+            f"workloads in {scope.namespace} from outside these files",
+            expected="none",
+            reason="rendered files show only their own objects; whatever else runs in the namespace "
+            "is only visible on a live cluster",
+        )
