@@ -20,6 +20,7 @@ from pytest_secagent.model import Severity
 from pytest_secagent.policy import LoadedPolicy, PolicyError, load_policy
 from pytest_secagent.redaction import Redactor
 from pytest_secagent.targets import PolicyTarget, Target, TargetError, parse_target
+from pytest_secagent.textfile import file_problem
 from pytest_secagent.waivers import WaiverError, WaiverSet, load_waivers
 
 __all__ = [
@@ -41,7 +42,7 @@ USAGE_BAD_POLICY = (
     "or choose another with --secagent-policy"
 )
 USAGE_MISSING_POLICY = (
-    "{option}: policy file {path} does not exist; give the path of a YAML policy file, "
+    "{option}: policy file {path} {problem}; give the path of a YAML policy file, "
     "or leave the option out to use the built-in defaults"
 )
 USAGE_BAD_SEVERITY = "{option}: {error}"
@@ -54,12 +55,12 @@ USAGE_BAD_CONTROL_PATTERN = (
     "SA-NET-007 or 'SA-RUNTIME-*'"
 )
 USAGE_MISSING_SSH_CONFIG = (
-    "{option}: ssh configuration {path} does not exist; give the path of an ssh_config file, or "
+    "{option}: ssh configuration {path} {problem}; give the path of an ssh_config file, or "
     "leave the option out to use ~/.ssh/config"
 )
 USAGE_BAD_REDACT = "secagent_redact: {value!r} is not a valid regular expression: {error}"
 USAGE_MISSING_WAIVERS = (
-    "{option}: waiver file {path} does not exist; give the path of a YAML waiver file "
+    "{option}: waiver file {path} {problem}; give the path of a YAML waiver file "
     "(the format is in the README, section 'Waivers')"
 )
 USAGE_BAD_WAIVERS = (
@@ -287,14 +288,18 @@ def _policy_path(config: pytest.Config) -> tuple[Path | None, str]:
     if option:
         path = Path(option)
         path = path if path.is_absolute() else Path(config.invocation_params.dir) / path
-        if not path.is_file():
-            raise pytest.UsageError(USAGE_MISSING_POLICY.format(option="--secagent-policy", path=path))
+        if problem := file_problem(path):
+            raise pytest.UsageError(
+                USAGE_MISSING_POLICY.format(option="--secagent-policy", path=path, problem=problem)
+            )
         return path, "command line"
     ini = str(config.getini("secagent_policy") or "")
     if ini:
         path = Path(ini) if Path(ini).is_absolute() else config.rootpath / ini
-        if not path.is_file():
-            raise pytest.UsageError(USAGE_MISSING_POLICY.format(option="secagent_policy (ini)", path=path))
+        if problem := file_problem(path):
+            raise pytest.UsageError(
+                USAGE_MISSING_POLICY.format(option="secagent_policy (ini)", path=path, problem=problem)
+            )
         return path, "ini"
     default = config.rootpath / DEFAULT_POLICY_FILENAME
     if default.is_file():
@@ -314,8 +319,10 @@ def _ssh_config(config: pytest.Config) -> str | None:
         option_name = "secagent_ssh_config (ini)"
     else:
         return None
-    if not path.is_file():
-        raise pytest.UsageError(USAGE_MISSING_SSH_CONFIG.format(option=option_name, path=path))
+    if problem := file_problem(path):
+        raise pytest.UsageError(
+            USAGE_MISSING_SSH_CONFIG.format(option=option_name, path=path, problem=problem)
+        )
     return str(path)
 
 
@@ -365,8 +372,8 @@ def _waivers(config: pytest.Config, loaded: LoadedPolicy) -> WaiverSet | None:
     if found is None:
         return None
     path, option = found
-    if not path.is_file():
-        raise pytest.UsageError(USAGE_MISSING_WAIVERS.format(option=option, path=path))
+    if problem := file_problem(path):
+        raise pytest.UsageError(USAGE_MISSING_WAIVERS.format(option=option, path=path, problem=problem))
     max_days = loaded.policy.waivers.max_days
     if max_days < 1:
         raise pytest.UsageError(USAGE_BAD_WAIVER_MAX_DAYS.format(source=loaded.source, value=max_days))

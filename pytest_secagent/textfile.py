@@ -6,7 +6,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TextFile", "read_text_file"]
+__all__ = ["MAX_CONFIG_BYTES", "TextFile", "file_problem", "read_text_file"]
+
+#: The largest configuration file (policy, waivers) read: 1 MiB, far above any real one.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -17,12 +20,35 @@ class TextFile:
     sha256: str
 
 
-def read_text_file(path: Path, what: str) -> TextFile | str:
-    """The file's text and digest, or a one-line reason naming ``path`` and ``what`` it is."""
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a configuration file (``does not exist``...), or ``None``."""
+    if path.is_dir():
+        return "is a directory, not a file"
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a regular file"
+    return None
+
+
+def read_text_file(path: Path, what: str, *, limit: int = MAX_CONFIG_BYTES) -> TextFile | str:
+    """The file's text and digest, or a one-line reason naming ``path`` and ``what`` it is.
+
+    At most ``limit`` bytes are read: a larger file is refused without reading it whole.
+    """
+    problem = file_problem(path)
+    if problem is not None:
+        return f"{path}: the {what} {problem}"
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            raw = stream.read(limit + 1)
     except OSError as exc:
         return f"{path}: cannot read the {what}: {exc.strerror or exc}"
+    if len(raw) > limit:
+        return (
+            f"{path}: the {what} is larger than {limit // 1024} KiB; a {what} holds settings, "
+            "not data: check that this is the right file"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from pytest_secagent.catalog import load_catalog
+from pytest_secagent.strictyaml import StrictYamlError, check_tree
 from pytest_secagent.textfile import read_text_file
 
 __all__ = [
@@ -308,6 +309,9 @@ def parse_waivers(text: str, source: str, *, max_days: int, on: dt.date) -> tupl
     """Validate waiver YAML ``text`` (named ``source`` in errors) judged on the date ``on``."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        check_tree(root, source)
+    except StrictYamlError as exc:
+        raise WaiverError(str(exc)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -13,6 +13,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from pytest_secagent.policy.model import Policy
+from pytest_secagent.strictyaml import StrictYamlError, check_tree
 from pytest_secagent.textfile import read_text_file
 
 __all__ = ["LoadedPolicy", "PolicyError", "load_policy", "parse_policy"]
@@ -176,13 +177,17 @@ class _Converter:
 
 def _compose(text: str, source: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_Loader)
+        check_tree(node, source)
+    except StrictYamlError as exc:
+        raise PolicyError(str(exc)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise PolicyError(f"{source}{line}: not valid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    return node
 
 
 def parse_policy(text: str, source: str) -> Policy:

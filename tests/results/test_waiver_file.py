@@ -78,7 +78,7 @@ def test_target_defaults_to_every_target_and_empty_files_hold_no_waivers() -> No
         ),
         (
             "waivers:\n" + ENTRY + "    expires: 2025-07-01\n    owner: again\n",
-            "w.yaml:6: waivers[0]: field 'owner': appears twice",
+            "w.yaml:6: key 'waivers[0].owner': appears twice (first on line 4); keep one",
         ),
         (
             "waivers:\n  - control: SA-NET-007\n    reason: ''\n    owner: o\n    expires: 2025-07-01\n",
