@@ -8,8 +8,16 @@ from dataclasses import dataclass
 
 from pytest_secagent.outcomes import not_observable
 from pytest_secagent.redaction import DEFAULT_REDACTOR
+from pytest_secagent.safetext import MAX_TEXT_LENGTH, printable
 
-MAX_VALUE_LENGTH = 2000
+#: The longest expected or observed value kept, in characters (longer ones are cut, marked).
+MAX_VALUE_LENGTH = MAX_TEXT_LENGTH
+#: The longest observation name kept, in characters.
+MAX_NAME_LENGTH = 500
+#: How many observations one control keeps; later ones are counted, and failures still fail.
+MAX_OBSERVATIONS = 200
+#: How many characters of evidence one control keeps in all (names and values).
+MAX_EVIDENCE_CHARACTERS = 64 * 1024
 
 
 class Verdict(enum.Enum):
@@ -46,10 +54,7 @@ class ControlFailed(AssertionError):
 
 
 def _render(value: object) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) > MAX_VALUE_LENGTH:
-        text = text[:MAX_VALUE_LENGTH] + f"... ({len(text) - MAX_VALUE_LENGTH} more characters)"
-    return text
+    return value if isinstance(value, str) else repr(value)
 
 
 class Evidence:
@@ -58,12 +63,22 @@ class Evidence:
     A check calls :meth:`expect` for each assertion it makes, :meth:`observe` for facts
     worth keeping, :meth:`warn` for lower-severity findings, and ends with
     :meth:`conclude`, which fails the test listing every expectation that did not hold.
-    Values are redacted before they are stored, so a credential never reaches a report.
+    Values are redacted before they are stored, so a credential never reaches a report, and
+    made printable (control characters escaped, cut at :data:`MAX_VALUE_LENGTH`). One control
+    keeps at most :data:`MAX_OBSERVATIONS` observations and :data:`MAX_EVIDENCE_CHARACTERS`
+    characters; what comes after is counted by verdict, and a failure among it still fails.
     """
 
     def __init__(self, redact: Callable[[str], str] = DEFAULT_REDACTOR) -> None:
         self._redact = redact
         self._observations: list[Observation] = []
+        self._characters = 0
+        self._dropped: dict[Verdict, int] = {}
+
+    @property
+    def dropped(self) -> dict[Verdict, int]:
+        """How many observations of each verdict were counted but not kept (over the bounds)."""
+        return dict(self._dropped)
 
     @property
     def observations(self) -> tuple[Observation, ...]:
@@ -76,6 +91,11 @@ class Evidence:
         return tuple(o for o in self._observations if o.verdict is Verdict.FAIL)
 
     @property
+    def failed_count(self) -> int:
+        """How many expectations did not hold, kept or not (see :attr:`dropped`)."""
+        return len(self.failures) + self._dropped.get(Verdict.FAIL, 0)
+
+    @property
     def unobserved_parts(self) -> tuple[Observation, ...]:
         """The parts of the control this target could not show (see :meth:`unobserved`)."""
         return tuple(o for o in self._observations if o.verdict is Verdict.UNOBSERVED)
@@ -86,14 +106,18 @@ class Evidence:
         return tuple(o for o in self._observations if o.verdict is Verdict.WARN)
 
     def _add(self, name: str, expected: object, actual: object, verdict: Verdict) -> None:
-        self._observations.append(
-            Observation(
-                name=self._redact(name),
-                expected=self._redact(_render(expected)),
-                actual=self._redact(_render(actual)),
-                verdict=verdict,
-            )
+        full = len(self._observations) >= MAX_OBSERVATIONS or self._characters >= MAX_EVIDENCE_CHARACTERS
+        if full:
+            self._dropped[verdict] = self._dropped.get(verdict, 0) + 1
+            return
+        observation = Observation(
+            name=printable(self._redact(name), MAX_NAME_LENGTH),
+            expected=printable(self._redact(_render(expected)), MAX_VALUE_LENGTH),
+            actual=printable(self._redact(_render(actual)), MAX_VALUE_LENGTH),
+            verdict=verdict,
         )
+        self._characters += len(observation.name) + len(observation.expected) + len(observation.actual)
+        self._observations.append(observation)
 
     def expect(self, name: str, *, expected: object, actual: object, ok: bool) -> bool:
         """Record an expectation and whether it held; return ``ok``."""
@@ -119,8 +143,19 @@ class Evidence:
         self._add(name, expected, reason, Verdict.UNOBSERVED)
 
     def summary(self) -> str:
-        """All observations, one per line."""
-        return "\n".join(o.as_line() for o in self._observations)
+        """All observations, one per line, and a last line counting those not kept."""
+        lines = [o.as_line() for o in self._observations]
+        if self._dropped:
+            lines.append(self._dropped_line())
+        return "\n".join(lines)
+
+    def _dropped_line(self) -> str:
+        ordered = sorted(self._dropped.items(), key=lambda item: item[0].value)
+        counts = ", ".join(f"{n} {verdict.value}" for verdict, n in ordered)
+        return (
+            f"[info] {sum(self._dropped.values())} more observation(s) not kept ({counts}): one control "
+            f"keeps {MAX_OBSERVATIONS} observations and {MAX_EVIDENCE_CHARACTERS // 1024} KiB of evidence"
+        )
 
     def conclude(self) -> None:
         """Fail with every unmet expectation listed, or return when all held.
@@ -133,9 +168,11 @@ class Evidence:
         if not self._observations:
             raise ControlFailed("no evidence was recorded, so the control is not proven")
         failures = self.failures
-        if failures:
+        unkept = self._dropped.get(Verdict.FAIL, 0)
+        if failures or unkept:
             lines = "\n".join(f"  - {o.name}: expected {o.expected}; observed {o.actual}" for o in failures)
-            raise ControlFailed(f"{len(failures)} expectation(s) not met:\n{lines}")
+            more = f"\n  - ... and {unkept} more not shown" if unkept else ""
+            raise ControlFailed(f"{len(failures) + unkept} expectation(s) not met:\n{lines}{more}")
         unobserved = self.unobserved_parts
         if unobserved and not any(o.verdict is Verdict.OK for o in self._observations):
             not_observable("; ".join(f"{o.name}: {o.actual}" for o in unobserved))

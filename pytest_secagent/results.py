@@ -14,6 +14,7 @@ from pytest_secagent.markers import ControlBinding
 from pytest_secagent.model import Outcome
 from pytest_secagent.options import SETTINGS_KEY
 from pytest_secagent.outcomes import NOT_APPLICABLE_PREFIX, NOT_OBSERVABLE_PREFIX, EvidenceUnavailable
+from pytest_secagent.safetext import printable
 from pytest_secagent.targets import Target
 from pytest_secagent.waivers import WaiverMatch
 
@@ -23,6 +24,8 @@ RECORD_ATTRIBUTE = "secagent"
 WAIVED_SECTION = "secagent: waived failure"
 WAIVER_EXPIRED_SECTION = "secagent: waiver expired"
 WAIVER_KEY = pytest.StashKey[dict[str, Any]]()
+#: The longest failure text kept for one control (its evidence is bounded on its own).
+MAX_LONGREPR_LENGTH = 100_000
 
 
 def skip_reason(report: pytest.TestReport) -> str:
@@ -72,7 +75,7 @@ class ResultRecorder:
             "target": target.id if target is not None else "",
             "target_uri": target.uri if target is not None else "",
             "outcome": outcome.value if outcome is not None else "",
-            "detail": self._redact(item.stash.get(DETAIL_KEY, "")),
+            "detail": printable(self._redact(item.stash.get(DETAIL_KEY, ""))),
             "waiver": item.stash.get(WAIVER_KEY, None),
             "evidence": [
                 {"name": o.name, "expected": o.expected, "actual": o.actual, "verdict": o.verdict.value}
@@ -117,10 +120,10 @@ class ResultRecorder:
                     f"{where} passed without recording any evidence; a control test records what it "
                     "observed with the secagent_evidence fixture"
                 )
-            elif evidence.failures:
+            elif evidence.failed_count:
                 report.outcome = "failed"
                 report.longrepr = (
-                    f"{where} recorded {len(evidence.failures)} unmet expectation(s) but did not "
+                    f"{where} recorded {evidence.failed_count} unmet expectation(s) but did not "
                     "fail; call secagent_evidence.conclude() at the end of the check\n"
                     + evidence.summary()
                 )
@@ -153,20 +156,21 @@ class ResultRecorder:
             reason = str(excinfo.value).removeprefix(f"{where}: ")
         else:
             reason = f"internal error in the check: {excinfo.typename}: {excinfo.value}"
-        reason = self._redact(reason)
+        reason = printable(self._redact(reason))
         traceback = "" if unavailable else "\n\n" + self._redact(str(report.longrepr))
         evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
         failures = evidence.failures if evidence is not None and call.when == "call" else ()
-        if failures:
+        failed = evidence.failed_count if evidence is not None and call.when == "call" else 0
+        if failed:
             lines = "\n".join(f"  - {o.name}: expected {o.expected}; observed {o.actual}" for o in failures)
             report.outcome = "failed"
             report.longrepr = (
-                f"{len(failures)} expectation(s) not met:\n{lines}\n"
+                f"{failed} expectation(s) not met:\n{lines}\n"
                 f"also could not verify the rest of {binding.control.id} on {where}: {reason}{traceback}"
             )
             item.stash[OUTCOME_KEY] = Outcome.FAILED
             item.stash[DETAIL_KEY] = (
-                f"{len(failures)} expectation(s) not met; also could not verify: {reason}"
+                f"{failed} expectation(s) not met; also could not verify: {reason}"
             )
             return True
         report.outcome = "failed"
@@ -227,9 +231,16 @@ class ResultRecorder:
             reason = skip_reason(report)
             item.stash[OUTCOME_KEY] = _skip_outcome(reason)
             item.stash[DETAIL_KEY] = reason
-        if report.failed and not isinstance(report.longrepr, str):
-            # A failure message may quote observed values: mask credentials in it too.
-            report.longrepr = self._redact(str(report.longrepr))
+        if report.failed:
+            # A failure message may quote observed values: mask credentials in it too, and
+            # escape what a target sent so that it cannot act on the reader's terminal.
+            longrepr = str(report.longrepr)
+            if not isinstance(report.longrepr, str):
+                longrepr = self._redact(longrepr)
+            report.longrepr = printable(longrepr, MAX_LONGREPR_LENGTH, lines=True)
+        elif report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+            path, lineno, message = report.longrepr
+            report.longrepr = (path, lineno, printable(self._redact(str(message))))
         if call.when == "call" and item.stash.get(OUTCOME_KEY, None) is Outcome.FAILED:
             self._apply_waiver(item, report, binding)
         setattr(report, RECORD_ATTRIBUTE, self._record(item, binding))

@@ -49,7 +49,7 @@ def test_values_are_redacted_and_bounded() -> None:
     env, jwt, big = evidence.observations
     assert env.actual == "AWS_ACCESS_KEY_ID=*** password: *** id ***"
     assert jwt.actual == "***"
-    assert big.actual.endswith("... (3000 more characters)")
+    assert big.actual.endswith("... (cut: 5000 characters in all, 3000 not shown)")
 
 
 def _run(pytester: pytest.Pytester, body: str, *args: str) -> pytest.RunResult:

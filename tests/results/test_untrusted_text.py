@@ -1,0 +1,153 @@
+"""What a target sends cannot act on the terminal, break a report, or blow up its size.
+
+A matrix of hostile values (terminal escapes, NUL, bidirectional overrides, a lone surrogate,
+a 1 MB name) enters a control through every channel a check has (evidence names and values,
+the reason of an error or a skip, an assertion message, an internal error's message), and
+every report is checked: the terminal shows no raw control character, JUnit parses, JSON
+validates against the schema, the HTML is written, and each stays bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+from lxml import etree
+
+from pytest_secagent.evidence import MAX_OBSERVATIONS, Evidence, Verdict
+from pytest_secagent.json_report import schema
+from pytest_secagent.safetext import printable
+from tests.results.helpers import BASE_ARGS, make_run
+
+HOSTILE = {
+    "clear screen": "pod-\x1b[2J\x1b[H",
+    "window title": "pod-\x1b]0;owned\x07",
+    "NUL": "pod-\x00-x",
+    "right-to-left override": "pod-\u202egnp.exe",
+    "lone surrogate": "pod-\udc80-x",
+    "C1 CSI": "pod-\x9b31m",
+}
+RAW = ("\x1b", "\x00", "\u202e", "\x07", "\x9b")
+
+CHANNELS = {
+    "evidence name": (
+        "secagent_evidence.expect(NAME, expected='none', actual='x', ok=False)\n"
+        "    secagent_evidence.conclude()"
+    ),
+    "evidence value": (
+        "secagent_evidence.expect('pods', expected='none', actual=NAME, ok=False)\n"
+        "    secagent_evidence.conclude()"
+    ),
+    "error reason": "raise EvidenceUnavailable('cannot list ' + NAME)",
+    "skip reason": "from pytest_secagent.outcomes import not_applicable; not_applicable('no ' + NAME)",
+    "assertion message": (
+        "secagent_evidence.observe('pod', 'seen')\n"
+        "    assert False, 'bad ' + NAME"
+    ),
+    "internal error": "raise KeyError(NAME)",
+}
+
+BODY = """
+NAME = {name!r}
+
+@pytest.mark.secagent_control("SA-ASSESS-001")
+def test_hostile(secagent_target, secagent_evidence):
+    {channel}
+"""
+
+
+def _reports(pytester: pytest.Pytester) -> tuple[str, str, str]:
+    return (
+        (pytester.path / "r.json").read_text(encoding="utf-8"),
+        (pytester.path / "r.xml").read_text(encoding="utf-8"),
+        (pytester.path / "r.html").read_text(encoding="utf-8"),
+    )
+
+
+@pytest.mark.parametrize("channel", sorted(CHANNELS))
+@pytest.mark.parametrize("value", sorted(HOSTILE))
+def test_hostile_text_is_escaped_in_every_report(pytester: pytest.Pytester, channel: str, value: str) -> None:
+    make_run(pytester, BODY.format(name=HOSTILE[value], channel=CHANNELS[channel]))
+    result = pytester.runpytest(
+        *BASE_ARGS, "-rA", "-v", "--junitxml", "r.xml", "--secagent-json", "r.json", "--html", "r.html"
+    )
+    terminal = result.stdout.str() + result.stderr.str()
+    # pytest's own colour codes are off in pytester runs: any ESC would come from the target.
+    assert not [c for c in RAW if c in terminal], terminal[-2000:]
+    document, junit, html = _reports(pytester)
+    loaded = json.loads(document)
+    jsonschema.validate(loaded, schema())
+    etree.fromstring(junit.encode("utf-8"))
+    assert "SA-ASSESS-001" in html
+    for text in (document, junit):
+        assert not [c for c in ("\x1b", "\x00", "\u202e") if c in text]
+    record = loaded["results"][0]
+    assert record["outcome"] in ("failed", "error", "not applicable")
+
+
+def test_a_huge_name_is_cut_with_its_length_and_the_reports_stay_small(pytester: pytest.Pytester) -> None:
+    huge = "n" * 1_000_000
+    body = BODY.format(name=huge, channel=CHANNELS["evidence name"]) + BODY.format(
+        name=huge, channel=CHANNELS["evidence value"]
+    ).replace("test_hostile", "test_hostile_value")
+    make_run(pytester, body)
+    result = pytester.runpytest(*BASE_ARGS, "--junitxml", "r.xml", "--secagent-json", "r.json", "--html", "r.html")
+    result.assert_outcomes(failed=2)
+    document, junit, html = _reports(pytester)
+    for text in (document, junit, html, result.stdout.str()):
+        assert len(text) < 200_000, len(text)
+    assert "(cut: 1000000 characters in all, 998000 not shown)" in document
+    assert "(cut: 1000000 characters in all, 999500 not shown)" in document
+
+
+def test_evidence_keeps_a_bounded_number_of_observations_and_still_fails() -> None:
+    evidence = Evidence()
+    for index in range(MAX_OBSERVATIONS):
+        evidence.expect(f"pod {index}", expected="ok", actual="ok", ok=True)
+    evidence.expect("pod late", expected="non-root", actual="root", ok=False)
+    evidence.observe("note", "x")
+    assert len(evidence.observations) == MAX_OBSERVATIONS
+    assert evidence.dropped == {Verdict.FAIL: 1, Verdict.INFO: 1}
+    assert evidence.failed_count == 1
+    with pytest.raises(AssertionError, match=r"1 expectation\(s\) not met:\n\n  - \.\.\. and 1 more not shown"):
+        evidence.conclude()
+    assert evidence.summary().splitlines()[-1].startswith("[info] 2 more observation(s) not kept (1 fail, 1 info)")
+
+
+def test_a_control_that_fails_past_the_bound_is_failed(pytester: pytest.Pytester) -> None:
+    body = f"""
+@pytest.mark.secagent_control("SA-ASSESS-001")
+def test_many(secagent_target, secagent_evidence):
+    for index in range({MAX_OBSERVATIONS}):
+        secagent_evidence.expect(f"pod {{index}}", expected="ok", actual="ok", ok=True)
+    secagent_evidence.expect("pod late", expected="non-root", actual="root", ok=False)
+    secagent_evidence.conclude()
+"""
+    make_run(pytester, body)
+    result = pytester.runpytest(*BASE_ARGS, "--secagent-json", "r.json")
+    result.assert_outcomes(failed=1)
+    loaded: dict[str, Any] = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    assert loaded["results"][0]["outcome"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("a\x1b[2Jb", "a\\x1b[2Jb"),
+        ("a\x00b", "a\\x00b"),
+        ("a\u202eb", "a\\u202eb"),
+        ("a\udc80b", "a\\udc80b"),
+        ("line\nnext", "line\\x0anext"),
+        ("tab\there", "tab\\x09here"),
+        ("plain ünïcode ✓", "plain ünïcode ✓"),
+    ],
+)
+def test_printable(text: str, shown: str) -> None:
+    assert printable(text) == shown
+    printable(text).encode("utf-8")
+
+
+def test_printable_keeps_lines_in_blocks() -> None:
+    assert printable("a\nb\tc\x1b", lines=True) == "a\nb\tc\\x1b"
