@@ -87,6 +87,11 @@ class HtmlColumns:
             f"Waived: {total[Outcome.WAIVED]}; not applicable: {total[Outcome.NOT_APPLICABLE]}; "
             f"errors (could not verify): {total[Outcome.ERROR]}.</p>",
         ]
+        if results.interrupted:
+            parts.append(
+                '<p class="secagent-gate-fail">Interrupted: the run did not finish, so these results '
+                "are incomplete (exit status 2).</p>"
+            )
         gate = results.gate
         if gate is not None:
             css = "secagent-gate-pass" if gate.status == 0 else "secagent-gate-fail"

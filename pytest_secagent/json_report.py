@@ -142,6 +142,7 @@ def build_document(results: ComplianceResults, settings: Settings, config: pytes
             "started_at": _utc(results.started),
             "finished_at": _utc(results.finished),
             "exit_status": results.exit_status,
+            "interrupted": results.interrupted,
             "targets": [
                 {"uri": t.uri, "id": t.id, "kind": t.kind.value} for t in settings.all_targets
             ],

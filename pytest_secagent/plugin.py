@@ -18,6 +18,7 @@ from pytest_secagent.kubernetes.fixtures import *  # noqa: F403 - ditto
 from pytest_secagent.markers import register_markers
 from pytest_secagent.network.fixtures import *  # noqa: F403 - ditto
 from pytest_secagent.options import SETTINGS_KEY, Settings, add_options, resolve_settings
+from pytest_secagent.reportguard import ReportGuard
 from pytest_secagent.results import ResultRecorder
 from pytest_secagent.suites_path import suites_dir
 from pytest_secagent.summary import ComplianceResults
@@ -25,6 +26,7 @@ from pytest_secagent.summary import ComplianceResults
 _RECORDER = "secagent-results"
 _SUMMARY = "secagent-summary"
 _HTML = "secagent-html"
+_GUARD = "secagent-report-guard"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(ResultRecorder(settings.redactor), _RECORDER)
     if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ReportGuard(), _GUARD)
         config.pluginmanager.register(ComplianceResults(), _SUMMARY)
         if config.pluginmanager.hasplugin("html"):
             config.pluginmanager.register(HtmlColumns(), _HTML)
@@ -65,7 +68,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Unregister what :func:`pytest_configure` registered."""
-    for name in (_RECORDER, _SUMMARY, _HTML):
+    guard = config.pluginmanager.get_plugin(_GUARD)
+    if isinstance(guard, ReportGuard):
+        guard.uninstall()
+    for name in (_RECORDER, _GUARD, _SUMMARY, _HTML):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin, name)

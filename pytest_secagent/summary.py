@@ -87,6 +87,7 @@ class ComplianceResults:
         self.gate_note = ""
         self.waiver_states: list[WaiverState] = []
         self.exit_status: int | None = None
+        self.interrupted = False
         self.json_written: str | None = None
         self.json_error = ""
 
@@ -103,6 +104,10 @@ class ComplianceResults:
                 self.other_failures.setdefault(report.nodeid, report.when or "?")
             return
         outcome_text = record.get("outcome") or ""
+        if not outcome_text and report.passed:
+            # A phase that decided nothing (a setup that passed): the control has no verdict yet,
+            # and an interrupted run that never reached its call must not count it as passed.
+            return
         try:
             outcome = Outcome(outcome_text)
         except ValueError:
@@ -120,6 +125,10 @@ class ComplianceResults:
         self.results[report.nodeid] = ControlResult(
             report.nodeid, record, outcome, duration, phases, start, stop
         )
+
+    def pytest_keyboard_interrupt(self) -> None:
+        """Note that the run did not finish: every report says so."""
+        self.interrupted = True
 
     def ordered(self) -> list[ControlResult]:
         """The results sorted by control and target."""
@@ -162,6 +171,7 @@ class ComplianceResults:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Settle the waivers, apply the gate to the exit status, and write the JSON results."""
         self.finished = dt.datetime.now(dt.timezone.utc).timestamp()
+        self.interrupted = self.interrupted or int(session.exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         settings: Settings | None = session.config.stash.get(SETTINGS_KEY, None)
         if settings is None:
             return
