@@ -8,7 +8,7 @@ section 7); a policy file only needs the keys it changes.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
 TlsVersionName = Literal["TLSv1.2", "TLSv1.3"]
@@ -416,3 +416,17 @@ class Policy:
         default_factory=AttestationsSection, metadata={"doc": AttestationsSection.__doc__}
     )
     waivers: WaiversSection = field(default_factory=WaiversSection, metadata={"doc": WaiversSection.__doc__})
+
+
+def _values_hidden(self: object) -> str:
+    """A policy section's repr: its type and how many settings it has, never their values.
+
+    The policy may hold credentials (a proxy URL with a password, a webhook); a repr reaches
+    tracebacks, ``-l`` locals and ``-vvv`` diffs, so it shows no value at all.
+    """
+    return f"{type(self).__name__}(values not shown: {len(fields(type(self)))} settings)"  # type: ignore[arg-type]
+
+
+_SECTIONS = [value for value in list(globals().values()) if isinstance(value, type) and is_dataclass(value)]
+for _section in _SECTIONS:
+    setattr(_section, "__repr__", _values_hidden)  # noqa: B010 - set on the class after @dataclass made its own
