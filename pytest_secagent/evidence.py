@@ -39,6 +39,8 @@ class Observation:
     expected: str
     actual: str
     verdict: Verdict
+    #: Where the observed thing is written: ``FILE:LINE`` for a rendered file, else empty.
+    location: str = ""
 
     def as_line(self) -> str:
         """Render the observation as one report line."""
@@ -105,7 +107,9 @@ class Evidence:
         """The lower-severity findings."""
         return tuple(o for o in self._observations if o.verdict is Verdict.WARN)
 
-    def _add(self, name: str, expected: object, actual: object, verdict: Verdict) -> None:
+    def _add(
+        self, name: str, expected: object, actual: object, verdict: Verdict, location: str | None = None
+    ) -> None:
         full = len(self._observations) >= MAX_OBSERVATIONS or self._characters >= MAX_EVIDENCE_CHARACTERS
         if full:
             self._dropped[verdict] = self._dropped.get(verdict, 0) + 1
@@ -115,22 +119,29 @@ class Evidence:
             expected=printable(self._redact(_render(expected)), MAX_VALUE_LENGTH),
             actual=printable(self._redact(_render(actual)), MAX_VALUE_LENGTH),
             verdict=verdict,
+            location=printable(location or "", MAX_NAME_LENGTH),
         )
         self._characters += len(observation.name) + len(observation.expected) + len(observation.actual)
         self._observations.append(observation)
 
-    def expect(self, name: str, *, expected: object, actual: object, ok: bool) -> bool:
-        """Record an expectation and whether it held; return ``ok``."""
-        self._add(name, expected, actual, Verdict.OK if ok else Verdict.FAIL)
+    def expect(
+        self, name: str, *, expected: object, actual: object, ok: bool, location: str | None = None
+    ) -> bool:
+        """Record an expectation and whether it held; return ``ok``.
+
+        ``location`` (``FILE:LINE``) says where the observed thing is written, for reports
+        that point at source lines (SARIF).
+        """
+        self._add(name, expected, actual, Verdict.OK if ok else Verdict.FAIL, location)
         return ok
 
     def observe(self, name: str, actual: object) -> None:
         """Record an informational fact that does not decide the result."""
         self._add(name, "", actual, Verdict.INFO)
 
-    def warn(self, name: str, *, expected: object, actual: object) -> None:
+    def warn(self, name: str, *, expected: object, actual: object, location: str | None = None) -> None:
         """Record a lower-severity finding: reported, but it does not fail the control."""
-        self._add(name, expected, actual, Verdict.WARN)
+        self._add(name, expected, actual, Verdict.WARN, location)
 
     def unobserved(self, name: str, *, expected: object, reason: str) -> None:
         """Record a part of the control that this kind of target cannot show.

@@ -116,7 +116,10 @@ def _record(result: ControlResult) -> dict[str, Any]:
         "outcome": result.outcome.value,
         "detail": record.get("detail") or "",
         "evidence": [
-            {"name": e["name"], "expected": e["expected"], "actual": e["actual"], "verdict": e["verdict"]}
+            {
+                "name": e["name"], "expected": e["expected"], "actual": e["actual"], "verdict": e["verdict"],
+                **({"location": e["location"]} if e.get("location") else {}),
+            }
             for e in record.get("evidence", [])
         ],
         "remediation": record.get("remediation") or "",

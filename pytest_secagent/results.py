@@ -78,7 +78,10 @@ class ResultRecorder:
             "detail": printable(self._redact(item.stash.get(DETAIL_KEY, ""))),
             "waiver": item.stash.get(WAIVER_KEY, None),
             "evidence": [
-                {"name": o.name, "expected": o.expected, "actual": o.actual, "verdict": o.verdict.value}
+                {
+                    "name": o.name, "expected": o.expected, "actual": o.actual, "verdict": o.verdict.value,
+                    **({"location": o.location} if o.location else {}),
+                }
                 for o in (evidence.observations if evidence is not None else ())
             ],
         }
