@@ -27,7 +27,7 @@ from pytest_secagent.network.tls import (
     Endpoint,
     TlsReport,
     cipher_problems,
-    probe_endpoint,
+    probe_addresses,
     version_rank,
 )
 from pytest_secagent.network.x509 import CertificateError, days_left, pem_blocks, read_certificate
@@ -219,14 +219,29 @@ def judge_tls(report: TlsReport, policy: Policy, evidence: Evidence, *, require_
 
 
 def check_tls(endpoint: Endpoint, policy: Policy, timeout: float, evidence: Evidence) -> list[str]:
-    """Probe one endpoint and judge it (see :func:`judge_tls`); return the unknowns.
+    """Probe every address of one endpoint and judge each (see :func:`judge_tls`); return the unknowns.
 
-    An endpoint that cannot be reached or times out raises :class:`EvidenceUnavailable`.
+    A name stands for every address it resolves to (A and AAAA, several records): each
+    is probed and judged under its own name, so one weak address fails the control. An
+    address that cannot be probed is an unknown, which makes the control an error unless
+    another address already failed it. A name that does not resolve raises
+    :class:`EvidenceUnavailable`.
     """
-    report = probe_endpoint(
+    probes = probe_addresses(
         endpoint, timeout=timeout, min_version=policy.tls.min_version, ca_bundle=policy.tls.ca_bundle
     )
-    return judge_tls(report, policy, evidence, require_h2=needs_h2(endpoint.host, endpoint.port, policy))
+    if endpoint.address is None and any(p.endpoint.address != endpoint.host for p in probes):
+        evidence.observe(f"{endpoint} addresses", ", ".join(str(p.endpoint.address) for p in probes))
+    require_h2 = needs_h2(endpoint.host, endpoint.port, policy)
+    unknowns: list[str] = []
+    for probe in probes:
+        if probe.report is None:
+            reason = probe.error or "not probed"
+            evidence.observe(f"{probe.endpoint}", f"not probed: {reason}")
+            unknowns.append(reason)
+            continue
+        unknowns += judge_tls(probe.report, policy, evidence, require_h2=require_h2)
+    return unknowns
 
 
 def check_ca_bundle(policy: Policy, evidence: Evidence) -> None:

@@ -19,7 +19,7 @@ from pytest_secagent.host.base import HostConnection
 from pytest_secagent.host.connect import open_host
 from pytest_secagent.network.controls import ProbeCache, check_tls, is_atlan_endpoint, needs_h2
 from pytest_secagent.network.reachability import Destination, HostVantage, LocalVantage, Vantage
-from pytest_secagent.network.tls import Endpoint, TlsReport, probe_endpoint
+from pytest_secagent.network.tls import AddressProbe, Endpoint, probe_addresses
 from pytest_secagent.options import Settings
 from pytest_secagent.outcomes import not_applicable
 from pytest_secagent.policy.model import Policy
@@ -65,9 +65,9 @@ class EndpointProbe:
         """Whether the endpoint speaks gRPC/TLS and must negotiate ``h2``."""
         return needs_h2(self.target.host, self.target.port, self.policy)
 
-    def probe(self) -> TlsReport:
-        """Probe every protocol version, the certificate, cipher and ALPN."""
-        return probe_endpoint(
+    def probe(self) -> tuple[AddressProbe, ...]:
+        """Probe every address behind the endpoint's name: versions, certificate, cipher and ALPN."""
+        return probe_addresses(
             self.endpoint,
             timeout=self.timeout,
             min_version=self.policy.tls.min_version,

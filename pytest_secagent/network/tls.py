@@ -11,15 +11,30 @@ OpenSSL 3 at its default security level refuses to offer TLS 1.0/1.1 at all and 
 probe would mistake that for a server that rejects them. Before any packet is sent the
 probe builds the ClientHello in memory and checks that it really offers the version;
 when the local library cannot, the verdict is ``INCONCLUSIVE``, never ``REJECTED``.
+
+The verdict of a version probe comes from what the server put on the wire, read record
+by record: a ServerHello choosing the offered version means the server *accepted* it,
+whatever fails after (an alert once it asked for a client certificate, a reset, a
+stall); a ``protocol_version``, ``handshake_failure`` or ``insufficient_security`` alert
+before any ServerHello, a ServerHello for another version, or a connection closed
+without a byte means it *refused* it; anything else (bytes that are not TLS, a
+handshake cut off in the middle, silence) leaves the verdict unknown.
+
+A name can stand for several addresses (A and AAAA records, round robin); each one is a
+server of its own, so :func:`probe_addresses` probes every address the name resolves to
+and each report names its address.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,10 +49,13 @@ from pytest_secagent.outcomes import EvidenceUnavailable
 
 __all__ = [
     "LEGACY_CIPHERS",
+    "MAX_ADDRESSES",
     "PROTOCOLS",
     "Acceptance",
+    "AddressProbe",
     "Endpoint",
     "HandshakeResult",
+    "HandshakeStalled",
     "ProbeError",
     "ProbeTimeout",
     "TlsReport",
@@ -45,8 +63,10 @@ __all__ = [
     "cipher_problems",
     "handshake",
     "local_offer_problem",
+    "probe_addresses",
     "probe_endpoint",
     "probe_version",
+    "resolve_addresses",
     "version_rank",
 ]
 
@@ -75,9 +95,8 @@ _LOCAL_REASONS = frozenset(
         "NO_SUITABLE_GROUPS",
     }
 )
-_VERSION_REASONS = frozenset(
-    {"UNSUPPORTED_PROTOCOL", "WRONG_VERSION_NUMBER", "VERSION_TOO_LOW", "VERSION_TOO_HIGH"}
-)
+MAX_ADDRESSES = 16
+"""At most this many addresses of one name are probed; the rest make the verdict unknown."""
 
 
 class ProbeError(EvidenceUnavailable):
@@ -86,6 +105,10 @@ class ProbeError(EvidenceUnavailable):
 
 class ProbeTimeout(ProbeError):
     """The endpoint did not answer within the timeout."""
+
+
+class HandshakeStalled(ProbeTimeout):
+    """The endpoint began its side of the handshake, then stopped answering."""
 
 
 class Acceptance(enum.Enum):
@@ -107,11 +130,20 @@ def version_rank(name: str) -> int:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where to connect, and the name to send as SNI and to check the certificate for."""
+    """Where to connect, and the name to send as SNI and to check the certificate for.
+
+    ``address`` pins the connections to one address of ``host``; without it they go to
+    whichever address of the name answers first.
+    """
 
     host: str
     port: int
     server_name: str | None = None
+    address: str | None = None
+
+    def at(self, address: str) -> Endpoint:
+        """The same endpoint, pinned to ``address``."""
+        return dataclasses.replace(self, address=address)
 
     @property
     def name(self) -> str:
@@ -129,7 +161,16 @@ class Endpoint:
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        if self.address is None or _same_address(self.address, self.host):
+            return f"{host}:{self.port}"
+        return f"{host}:{self.port} at {self.address}"
+
+
+def _same_address(address: str, host: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) == ipaddress.ip_address(host)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -264,8 +305,9 @@ def local_offer_problem(version: str, ciphers: str | None = LEGACY_CIPHERS) -> s
 
 
 def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
+    target = endpoint.address or endpoint.host
     try:
-        return socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+        return socket.create_connection((target, endpoint.port), timeout=timeout)
     except TimeoutError as exc:
         raise ProbeTimeout(f"{endpoint}: TCP connect timed out after {timeout:g}s") from exc
     except socket.gaierror as exc:
@@ -274,26 +316,357 @@ def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
         raise ProbeError(f"{endpoint}: TCP connect failed: {exc.strerror or exc}") from exc
 
 
-def _classify(exc: ssl.SSLError) -> tuple[Acceptance, str]:
+_CHANGE_CIPHER_SPEC, _ALERT, _HANDSHAKE, _APPLICATION_DATA, _HEARTBEAT = 20, 21, 22, 23, 24
+_SERVER_HELLO, _CERTIFICATE = 2, 11
+_SUPPORTED_VERSIONS = 0x002B
+_MAX_RECORD = 2**14 + 2048
+_MAX_FLIGHT = 1 << 18
+_RETRY_RANDOM = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
+_MESSAGE_NAMES = {
+    0: "HelloRequest",
+    2: "ServerHello",
+    4: "NewSessionTicket",
+    8: "EncryptedExtensions",
+    11: "Certificate",
+    12: "ServerKeyExchange",
+    13: "CertificateRequest",
+    14: "ServerHelloDone",
+    22: "CertificateStatus",
+}
+_ALERT_NAMES = {
+    0: "close_notify",
+    10: "unexpected_message",
+    20: "bad_record_mac",
+    22: "record_overflow",
+    40: "handshake_failure",
+    42: "bad_certificate",
+    43: "unsupported_certificate",
+    46: "certificate_unknown",
+    47: "illegal_parameter",
+    48: "unknown_ca",
+    49: "access_denied",
+    50: "decode_error",
+    51: "decrypt_error",
+    70: "protocol_version",
+    71: "insufficient_security",
+    80: "internal_error",
+    86: "inappropriate_fallback",
+    90: "user_canceled",
+    109: "missing_extension",
+    110: "unsupported_extension",
+    112: "unrecognized_name",
+    116: "certificate_required",
+    120: "no_application_protocol",
+}
+_CLOSE_NOTIFY = 0
+_REFUSALS = frozenset({40, 70, 71})
+"""Alerts that, before any ServerHello, say the server will not handshake with this offer."""
+_WIRE_NAMES = {number: name for name, number in _WIRE_VERSION.items()}
+
+
+def _version_name(wire: int) -> str:
+    return _WIRE_NAMES.get(wire, f"unknown version 0x{wire:04x}")
+
+
+@dataclass(frozen=True)
+class _Alert:
+    description: int | None  # None: encrypted, so unreadable
+    after_hello: bool
+
+    def __str__(self) -> str:
+        if self.description is None:
+            return "an encrypted alert"
+        name = _ALERT_NAMES.get(self.description, "unknown")
+        return f"alert {name} ({self.description})"
+
+
+@dataclass(frozen=True)
+class _ServerHello:
+    version: int
+    cipher: int
+    retry: bool
+
+
+class _ServerFlight:
+    """What the server sent, read from its raw TLS records as they arrive.
+
+    Handshake messages are read while they travel in clear: up to the server's
+    ChangeCipherSpec below TLS 1.3, up to the ServerHello in TLS 1.3.
+    """
+
+    def __init__(self) -> None:
+        self._records = bytearray()
+        self._handshake = bytearray()
+        self._encrypted = False
+        self.received = 0
+        self.hello: _ServerHello | None = None
+        self.messages: list[str] = []
+        self.alerts: list[_Alert] = []
+        self.certificate: bytes | None = None
+        self.malformed: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        """Whether a record or handshake message was cut off."""
+        return bool(self._records or self._handshake)
+
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes the server sent."""
+        self.received += len(data)
+        if self.malformed is not None:
+            return
+        self._records += data
+        while len(self._records) >= 5:
+            kind, major = self._records[0], self._records[1]
+            length = int.from_bytes(self._records[3:5], "big")
+            if kind not in (_CHANGE_CIPHER_SPEC, _ALERT, _HANDSHAKE, _APPLICATION_DATA, _HEARTBEAT) or (
+                major != 3 or length > _MAX_RECORD
+            ):
+                self.malformed = f"bytes {bytes(self._records[:5]).hex()} do not start a TLS record"
+                return
+            if len(self._records) < 5 + length:
+                return
+            body = bytes(self._records[5 : 5 + length])
+            del self._records[: 5 + length]
+            self._record(kind, body)
+            if self.malformed is not None:
+                return
+
+    def _record(self, kind: int, body: bytes) -> None:
+        if kind == _ALERT:
+            readable = len(body) == 2  # an encrypted alert carries a MAC or tag as well
+            self.alerts.append(_Alert(body[1] if readable else None, self.hello is not None))
+        elif kind == _CHANGE_CIPHER_SPEC:
+            if self.hello is not None and not self.hello.retry:
+                self._encrypted = True
+        elif kind == _HANDSHAKE:
+            if not self._encrypted:
+                self._handshake += body
+                self._messages()
+        elif kind == _APPLICATION_DATA and self.hello is None:
+            self.malformed = "application data before any ServerHello"
+
+    def _messages(self) -> None:
+        while len(self._handshake) >= 4 and self.malformed is None:
+            kind, length = self._handshake[0], int.from_bytes(self._handshake[1:4], "big")
+            if len(self._handshake) < 4 + length:
+                return
+            body = bytes(self._handshake[4 : 4 + length])
+            del self._handshake[: 4 + length]
+            self.messages.append(_MESSAGE_NAMES.get(kind, f"message type {kind}"))
+            if kind == _SERVER_HELLO:
+                self._server_hello(body)
+            elif kind == _CERTIFICATE and self.certificate is None:
+                self.certificate = _leaf(body)
+
+    def _server_hello(self, body: bytes) -> None:
+        try:
+            legacy = int.from_bytes(body[0:2], "big")
+            random = body[2:34]
+            offset = 35 + body[34]
+            cipher = int.from_bytes(body[offset : offset + 2], "big")
+            offset += 3
+            if offset > len(body):
+                raise IndexError(offset)
+            version = legacy
+            if offset < len(body):
+                end = offset + 2 + int.from_bytes(body[offset : offset + 2], "big")
+                offset += 2
+                if end > len(body):
+                    raise IndexError(end)
+                while offset + 4 <= end:
+                    kind = int.from_bytes(body[offset : offset + 2], "big")
+                    size = int.from_bytes(body[offset + 2 : offset + 4], "big")
+                    if kind == _SUPPORTED_VERSIONS and size == 2:
+                        version = int.from_bytes(body[offset + 4 : offset + 6], "big")
+                    offset += 4 + size
+        except IndexError:
+            self.malformed = "a ServerHello too short to read"
+            return
+        self.hello = _ServerHello(version, cipher, random == _RETRY_RANDOM)
+        if version >= _WIRE_VERSION["TLSv1.3"] and not self.hello.retry:
+            self._encrypted = True  # everything after a TLS 1.3 ServerHello is encrypted
+
+
+def _leaf(body: bytes) -> bytes | None:
+    """The first certificate of a clear-text (TLS 1.2 or older) Certificate message."""
+    if len(body) < 6:
+        return None
+    size = int.from_bytes(body[3:6], "big")
+    der = body[6 : 6 + size]
+    return der if size and len(der) == size else None
+
+
+class _End(enum.Enum):
+    """How a handshake attempt ended."""
+
+    COMPLETED = "completed"
+    CLOSED = "closed"
+    RESET = "reset"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+
+
+@dataclass
+class _Exchange:
+    flight: _ServerFlight
+    end: _End
+    reason: str
+    error: ssl.SSLError | None = None
+    negotiated: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    certificate: bytes | None = None
+
+
+def _send(sock: socket.socket, data: bytes, deadline: float) -> None:
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    sock.sendall(data)
+
+
+def _exchange(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> _Exchange:
+    """Run one handshake over a socket, feeding every byte the server sends to a reader."""
+    sock = _connect(endpoint, timeout)
+    deadline = time.monotonic() + timeout
+    flight = _ServerFlight()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=endpoint.sni)
+    try:
+        while True:
+            end: _End | None = None
+            reason = ""
+            error: ssl.SSLError | None = None
+            try:
+                tls.do_handshake()
+                end = _End.COMPLETED
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as exc:
+                end, reason, error = _End.FAILED, _reason(exc), exc
+            pending = outgoing.read()
+            try:
+                if pending:
+                    _send(sock, pending, deadline)
+            except TimeoutError:
+                end = end or _End.TIMEOUT
+            except OSError as exc:
+                if end is None:
+                    end, reason = _End.RESET, exc.strerror or str(exc)
+            if end is _End.COMPLETED:
+                cipher = tls.cipher()
+                return _Exchange(
+                    flight, end, "", None, tls.version(), cipher[0] if cipher else None,
+                    tls.selected_alpn_protocol(), tls.getpeercert(binary_form=True),
+                )  # fmt: skip
+            if end is not None:
+                return _Exchange(flight, end, reason, error)
+            if flight.received > _MAX_FLIGHT:
+                flight.malformed = f"more than {_MAX_FLIGHT} bytes without a finished handshake"
+                return _Exchange(flight, _End.FAILED, "too much data")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return _Exchange(flight, _End.TIMEOUT, "")
+            sock.settimeout(remaining)
+            try:
+                data = sock.recv(16384)
+            except TimeoutError:
+                return _Exchange(flight, _End.TIMEOUT, "")
+            except OSError as exc:
+                return _Exchange(flight, _End.RESET, exc.strerror or str(exc))
+            if not data:
+                return _Exchange(flight, _End.CLOSED, "")
+            flight.feed(data)
+            incoming.write(data)
+    finally:
+        sock.close()
+
+
+def _cipher_names(context: ssl.SSLContext) -> dict[int, str]:
+    return {int(c["id"]) & 0xFFFF: str(c["name"]) for c in context.get_ciphers()}
+
+
+def _ending(exchange: _Exchange, timeout: float) -> str:
+    return {
+        _End.CLOSED: "closed the connection",
+        _End.RESET: "reset the connection",
+        _End.TIMEOUT: f"sent nothing more within {timeout:g}s",
+    }.get(exchange.end, f"this side ended the handshake ({exchange.reason})")
+
+
+def _afterwards(exchange: _Exchange, timeout: float) -> str:
+    """What ended a handshake after the server's ServerHello, for the evidence."""
+    flight = exchange.flight
+    after = [alert for alert in flight.alerts if alert.after_hello]
+    then = f"sent {after[0]}" if after else _ending(exchange, timeout)
+    return f"then {then} after its {', '.join(flight.messages)}"
+
+
+def _verdict(version: str, exchange: _Exchange, timeout: float) -> tuple[Acceptance, str]:
+    """Accepted, refused or unknown, from the records the server sent."""
+    flight, end = exchange.flight, exchange.end
+    hello = flight.hello
+    if hello is not None:
+        chosen = _version_name(hello.version)
+        if hello.version != _WIRE_VERSION[version]:
+            return Acceptance.REJECTED, f"the server answered with a ServerHello for {chosen}"
+        if end is _End.COMPLETED:
+            if exchange.negotiated != version:
+                return Acceptance.INCONCLUSIVE, (
+                    f"the ServerHello chose {version} but the library negotiated {exchange.negotiated}"
+                )
+            return Acceptance.ACCEPTED, f"negotiated {exchange.cipher}"
+        then = _afterwards(exchange, timeout)
+        return Acceptance.ACCEPTED, f"the server chose {version} in its ServerHello, {then}"
+    if flight.malformed is not None:
+        return Acceptance.INCONCLUSIVE, f"the server's answer is not a TLS handshake: {flight.malformed}"
+    if end is _End.COMPLETED:
+        return Acceptance.INCONCLUSIVE, "the handshake completed but no ServerHello was read"
+    before = [alert for alert in flight.alerts if not alert.after_hello]
+    if before and before[0].description in _REFUSALS:
+        return Acceptance.REJECTED, f"the server refused it with {before[0]} before any ServerHello"
+    if before and before[0].description != _CLOSE_NOTIFY:
+        return Acceptance.INCONCLUSIVE, (
+            f"the server sent {before[0]} before any ServerHello, which does not say it refuses {version}"
+        )
+    if flight.messages or flight.partial or (flight.received and not before):
+        read = [f"read: {', '.join(flight.messages)}"] if flight.messages else []
+        read += ["cut off in the middle of a record"] if flight.partial else []
+        read = read or ["no handshake message"]
+        return Acceptance.INCONCLUSIVE, (
+            f"the server sent {flight.received} bytes without a complete ServerHello ({'; '.join(read)}), "
+            f"then {_ending(exchange, timeout)}; whether it accepts {version} is unknown"
+        )
+    if end is _End.CLOSED:
+        return Acceptance.REJECTED, "the server closed the connection without a ServerHello" + (
+            f" (after {before[0]})" if before else ""
+        )
+    if end is _End.RESET:
+        return Acceptance.REJECTED, "the server reset the connection without a ServerHello"
+    if end is _End.TIMEOUT:
+        return Acceptance.INCONCLUSIVE, f"no answer within {timeout:g}s"
+    if exchange.reason in _LOCAL_REASONS:
+        return Acceptance.INCONCLUSIVE, f"the local library could not continue ({exchange.reason})"
+    return Acceptance.INCONCLUSIVE, f"handshake ended with {exchange.reason}; the verdict is unknown"
+
+
+def _failure_text(exc: ssl.SSLError) -> str:
+    """A handshake error of the modern client, for the evidence."""
     reason = _reason(exc)
     if isinstance(exc, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
-        return Acceptance.REJECTED, "server closed the connection during the handshake"
+        return "server closed the connection during the handshake"
     if "ALERT" in reason:
-        return Acceptance.REJECTED, f"server sent alert {reason}"
-    if reason in _VERSION_REASONS:
-        return Acceptance.REJECTED, f"server answered with another protocol version ({reason})"
-    if reason in _LOCAL_REASONS:
-        return Acceptance.INCONCLUSIVE, f"the local library could not continue ({reason})"
-    return Acceptance.INCONCLUSIVE, f"handshake ended with {reason}; the verdict is unknown"
+        return f"server sent alert {reason}"
+    return f"handshake ended with {reason}"
 
 
 def probe_version(
     endpoint: Endpoint, version: str, *, timeout: float, ciphers: str | None = LEGACY_CIPHERS
 ) -> VersionResult:
-    """Offer only ``version`` to the endpoint and report whether it completed a handshake.
+    """Offer only ``version`` to the endpoint and judge from the wire whether it accepted it.
 
-    A refused or unreachable endpoint raises :class:`ProbeError`; a handshake that does not
-    finish within ``timeout`` is ``INCONCLUSIVE``.
+    A refused or unreachable endpoint raises :class:`ProbeError`. The whole handshake is
+    bounded by ``timeout``; one that gets no ServerHello in time is ``INCONCLUSIVE``, one
+    whose ServerHello chose ``version`` is ``ACCEPTED`` however it went on.
     """
     problem = local_offer_problem(version, ciphers)
     if problem is not None:
@@ -302,25 +675,16 @@ def probe_version(
             version, Acceptance.NOT_PROBED if not_built else Acceptance.INCONCLUSIVE, problem
         )
     context = _legacy_context(version, ciphers)
-    sock = _connect(endpoint, timeout)
-    try:
-        with context.wrap_socket(sock, server_hostname=endpoint.sni) as tls:
-            negotiated = tls.version()
-            cipher = tls.cipher()
-            der = tls.getpeercert(binary_form=True)
-    except TimeoutError:
-        return VersionResult(version, Acceptance.INCONCLUSIVE, f"no answer within {timeout:g}s")
-    except ssl.SSLError as exc:
-        acceptance, detail = _classify(exc)
+    exchange = _exchange(endpoint, context, timeout)
+    acceptance, detail = _verdict(version, exchange, timeout)
+    if acceptance is not Acceptance.ACCEPTED:
         return VersionResult(version, acceptance, detail)
-    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
-        return VersionResult(version, Acceptance.REJECTED, "server reset the connection")
-    finally:
-        sock.close()
-    if negotiated != version:
-        return VersionResult(version, Acceptance.REJECTED, f"negotiated {negotiated} instead")
-    name = cipher[0] if cipher else None
-    return VersionResult(version, Acceptance.ACCEPTED, f"negotiated {name}", name, der)
+    cipher = exchange.cipher
+    hello = exchange.flight.hello
+    if cipher is None and hello is not None:
+        cipher = _cipher_names(context).get(hello.cipher, f"cipher suite 0x{hello.cipher:04x}")
+    der = exchange.certificate or exchange.flight.certificate
+    return VersionResult(version, acceptance, detail, cipher, der)
 
 
 def _modern_context(
@@ -353,26 +717,31 @@ def handshake(
 
     With ``verify`` the chain is checked against the system store plus ``ca_bundle``
     (the host name is not: see :func:`pytest_secagent.network.x509.hostname_matches`).
-    Raises ``ssl.SSLError`` (``SSLCertVerificationError`` for chain faults) when the
-    handshake fails, :class:`ProbeTimeout` when it does not finish in time.
+    Raises ``ssl.SSLError`` (``SSLCertVerificationError`` for chain faults, ``SSLEOFError``
+    when the server hangs up) when the handshake fails, :class:`ProbeTimeout` when the
+    server says nothing within ``timeout``, and :class:`HandshakeStalled` when it began
+    its answer and then stopped.
     """
     context = _modern_context(min_version, ca_bundle, verify, alpn)
-    sock = _connect(endpoint, timeout)
-    try:
-        with context.wrap_socket(sock, server_hostname=endpoint.sni) as tls:
-            cipher = tls.cipher()
-            return HandshakeResult(
-                version=tls.version() or "",
-                cipher=cipher[0] if cipher else "",
-                alpn=tls.selected_alpn_protocol(),
-                certificate=tls.getpeercert(binary_form=True),
-            )
-    except TimeoutError as exc:
-        raise ProbeTimeout(f"{endpoint}: TLS handshake got no answer within {timeout:g}s") from exc
-    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
-        raise ssl.SSLEOFError(f"connection reset during the handshake: {exc}") from exc
-    finally:
-        sock.close()
+    exchange = _exchange(endpoint, context, timeout)
+    flight = exchange.flight
+    if exchange.end is _End.COMPLETED:
+        return HandshakeResult(
+            version=exchange.negotiated or "",
+            cipher=exchange.cipher or "",
+            alpn=exchange.alpn,
+            certificate=exchange.certificate,
+        )
+    if exchange.error is not None:
+        raise exchange.error
+    if exchange.end is _End.TIMEOUT and not flight.received:
+        raise ProbeTimeout(f"{endpoint}: TLS handshake got no answer within {timeout:g}s")
+    if exchange.end is _End.TIMEOUT:
+        seen = ", ".join(flight.messages) or f"{flight.received} bytes"
+        raise HandshakeStalled(f"{endpoint}: the server sent {seen}, then nothing more within {timeout:g}s")
+    if exchange.end is _End.RESET:
+        raise ssl.SSLEOFError(f"connection reset during the handshake: {exchange.reason}")
+    raise ssl.SSLEOFError("server closed the connection during the handshake")
 
 
 def _facts(der: bytes | None) -> tuple[CertificateFacts | None, str | None]:
@@ -382,6 +751,61 @@ def _facts(der: bytes | None) -> tuple[CertificateFacts | None, str | None]:
         return read_certificate(der), None
     except CertificateError as exc:
         return None, f"the certificate cannot be read: {exc}"
+
+
+def resolve_addresses(endpoint: Endpoint, *, timeout: float) -> tuple[Endpoint, ...]:
+    """The endpoint pinned to each address its host resolves to, in the resolver's order.
+
+    Every family is asked for (A and AAAA); duplicates are dropped. An endpoint already
+    pinned, or whose host is an address, is returned as it is. Resolution is bounded by
+    ``timeout``; a name that does not resolve raises :class:`ProbeError`.
+    """
+    if endpoint.address is not None:
+        return (endpoint,)
+    try:
+        ipaddress.ip_address(endpoint.host)
+    except ValueError:
+        pass
+    else:
+        return (endpoint.at(endpoint.host),)
+    outcome: list[object] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=lookup, name=f"resolve-{endpoint.host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise ProbeTimeout(f"{endpoint}: resolving {endpoint.host} took longer than {timeout:g}s")
+    answer = outcome[0]
+    if isinstance(answer, Exception):
+        why = answer.strerror if isinstance(answer, OSError) and answer.strerror else str(answer)
+        raise ProbeError(f"{endpoint}: cannot resolve {endpoint.host}: {why}")
+    addresses: list[str] = []
+    for info in answer if isinstance(answer, list) else []:
+        address = str(info[4][0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise ProbeError(f"{endpoint}: {endpoint.host} resolves to no address")
+    return tuple(endpoint.at(address) for address in addresses)
+
+
+def _pinned(endpoint: Endpoint, timeout: float) -> Endpoint:
+    if endpoint.address is not None:
+        return endpoint
+    addresses = resolve_addresses(endpoint, timeout=timeout)
+    if len(addresses) > 1:
+        listed = ", ".join(str(a.address) for a in addresses)
+        raise ProbeError(
+            f"{endpoint}: {endpoint.host} resolves to {len(addresses)} addresses ({listed}); "
+            "one report covers one server, so probe each with probe_addresses"
+        )
+    return addresses[0]
 
 
 def probe_endpoint(
@@ -395,10 +819,16 @@ def probe_endpoint(
 ) -> TlsReport:
     """Probe every version, then the certificate, cipher and ALPN of a verified handshake.
 
+    Every connection goes to one address: the endpoint's own ``address``, or the only
+    address its host resolves to (a name with several raises :class:`ProbeError`: use
+    :func:`probe_addresses`). The report's endpoint names that address.
+
     Raises :class:`ProbeTimeout` at once when the endpoint accepts TCP but never answers
-    the first handshake, and :class:`ProbeError` when it cannot be reached.
+    the first handshake, and :class:`ProbeError` when it cannot be reached. A server that
+    answers and then stalls is probed on: what it accepted is still evidence.
     """
     version_rank(min_version)
+    endpoint = _pinned(endpoint, timeout)
     result: HandshakeResult | None = None
     handshake_error: str | None = None
     chain_error: str | None = None
@@ -408,10 +838,13 @@ def probe_endpoint(
         chain_error = str(exc.verify_message or _reason(exc))
         try:
             result = handshake(endpoint, timeout=timeout, min_version=min_version, verify=False, alpn=alpn)
-        except ssl.SSLError as again:
-            handshake_error = f"{_reason(again)} (without verification)"
+        except (ssl.SSLError, HandshakeStalled) as again:
+            text = _failure_text(again) if isinstance(again, ssl.SSLError) else str(again)
+            handshake_error = f"{text} (without verification)"
     except ssl.SSLError as exc:
-        handshake_error = _classify(exc)[1]
+        handshake_error = _failure_text(exc)
+    except HandshakeStalled as exc:
+        handshake_error = str(exc)  # it answered: the version probes still tell what it accepts
     results = tuple(probe_version(endpoint, v, timeout=timeout) for v in versions)
     der = result.certificate if result else None
     if der is None:
@@ -427,6 +860,49 @@ def probe_endpoint(
         certificate=certificate,
         certificate_error=certificate_error,
     )
+
+
+@dataclass(frozen=True)
+class AddressProbe:
+    """The probe of one address behind an endpoint's name: a report, or why there is none."""
+
+    endpoint: Endpoint
+    report: TlsReport | None
+    error: str | None = None
+
+
+def probe_addresses(
+    endpoint: Endpoint,
+    *,
+    timeout: float,
+    min_version: str = "TLSv1.2",
+    ca_bundle: str | None = None,
+    alpn: Sequence[str] = ("h2", "http/1.1"),
+    versions: Sequence[str] = PROTOCOLS,
+    max_addresses: int = MAX_ADDRESSES,
+) -> tuple[AddressProbe, ...]:
+    """Probe every address the endpoint's host resolves to, each on its own connections.
+
+    An address that cannot be probed (refused, timed out) has no report and says why;
+    addresses beyond ``max_addresses`` are listed the same way, unprobed. A name that
+    does not resolve raises :class:`ProbeError`.
+    """
+    probes: list[AddressProbe] = []
+    for index, pinned in enumerate(resolve_addresses(endpoint, timeout=timeout)):
+        if index >= max_addresses:
+            why = f"{pinned}: not probed, beyond the first {max_addresses} addresses"
+            probes.append(AddressProbe(pinned, None, why))
+            continue
+        try:
+            report = probe_endpoint(
+                pinned, timeout=timeout, min_version=min_version, ca_bundle=ca_bundle, alpn=alpn,
+                versions=versions,
+            )  # fmt: skip
+        except ProbeError as exc:
+            probes.append(AddressProbe(pinned, None, str(exc)))
+            continue
+        probes.append(AddressProbe(pinned, report))
+    return tuple(probes)
 
 
 _WEAK_MARKERS = (

@@ -24,6 +24,7 @@ SERVER_NAMES = (
     "tls10plus",
     "tls10_11",
     "weak_cipher",
+    "client_cert",
 )
 
 
@@ -85,6 +86,12 @@ def tls_servers(tmp_path_factory: pytest.TempPathFactory, test_ca: CertAuthority
         "weak_cipher": (
             ("-cipher", "AES128-SHA:@SECLEVEL=0", "-no_tls1", "-no_tls1_1", "-no_tls1_3"),
             {"TLSv1.2"},
+        ),
+        # Requires a client certificate: it agrees to every version, then ends the
+        # handshake with an alert because the probe has no certificate to show.
+        "client_cert": (
+            ("-cipher", "ALL:!aNULL:@SECLEVEL=0", "-Verify", "1"),
+            {"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"},
         ),
     }
     with contextlib.ExitStack() as stack:

@@ -1,11 +1,18 @@
-"""TLS servers on 127.0.0.1 for the probe tests: Python ``ssl`` in threads and ``openssl s_server``."""
+"""TLS servers on 127.0.0.1 for the probe tests: Python ``ssl`` in threads and ``openssl s_server``.
+
+:class:`FaultyServer` stands in front of a real server and breaks the handshake on purpose
+at a chosen point (garbage, a reset, a stall, a ServerHello cut in half), so the probe's
+reading of partial and unknown states is tested against real bytes.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -104,8 +111,9 @@ def openssl_server(
     process stopped is s_server itself).
     """
     log = workdir / f"s_server-{time.monotonic_ns()}.log"
+    host = f"[{address}]" if ":" in address else address
     argv = [
-        *prefix, "openssl", "s_server", "-accept", f"{address}:{port}", "-cert", str(issued.cert),
+        *prefix, "openssl", "s_server", "-accept", f"{host}:{port}", "-cert", str(issued.cert),
         "-key", str(issued.key), "-www", *options,
     ]  # fmt: skip
     with log.open("wb") as out:
@@ -140,3 +148,147 @@ def silent_server() -> Iterator[int]:
         yield listener.getsockname()[1]
     finally:
         listener.close()
+
+
+class Fault(enum.Enum):
+    """Where and how :class:`FaultyServer` breaks the handshake."""
+
+    CLOSE_SILENTLY = "closes without a word"
+    RESET_SILENTLY = "resets without a word"
+    GARBAGE = "sends bytes that are not TLS"
+    HTTP = "answers in plain HTTP"
+    OTHER_VERSION = "sends a ServerHello for another version"
+    HELLO_THEN_CLOSE = "sends the real ServerHello, then closes"
+    HELLO_THEN_RESET = "sends the real ServerHello, then resets"
+    HELLO_THEN_STALL = "sends the real ServerHello, then stalls"
+    CUT_HELLO_CLOSE = "sends half the ServerHello record, then closes"
+    CUT_HELLO_STALL = "sends half the ServerHello record, then stalls"
+
+
+_GARBAGE = bytes(range(0x30, 0x70)) * 4
+_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _read_record(sock: socket.socket) -> bytes:
+    """One whole TLS record from ``sock`` (header and body); fewer bytes at EOF."""
+    data, wanted = b"", 5
+    while len(data) < wanted:
+        chunk = sock.recv(wanted - len(data))
+        if not chunk:
+            break
+        data += chunk
+        if len(data) == 5:
+            wanted += int.from_bytes(data[3:5], "big")
+    return data
+
+
+def _other_version_hello(client_hello: bytes) -> bytes:
+    """A ServerHello record choosing a version the ClientHello did not offer."""
+    offered = int.from_bytes(client_hello[9:11], "big")  # legacy_version; 0x0303 for TLS 1.2 and 1.3
+    chosen = 0x0301 if offered == 0x0303 else 0x0303
+    body = chosen.to_bytes(2, "big") + bytes(32) + b"\x00" + b"\x00\x2f" + b"\x00"
+    message = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16" + chosen.to_bytes(2, "big") + len(message).to_bytes(2, "big") + message
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+class FaultyServer:
+    """A server on 127.0.0.1 that reads the ClientHello and then commits ``fault``.
+
+    Faults that involve a real ServerHello relay the ClientHello to ``upstream`` (a real
+    TLS server on 127.0.0.1) and forward its first record. When the upstream refuses the
+    offer with an alert instead, the alert is forwarded and the connection closed, so the
+    server refuses what its upstream refuses.
+    """
+
+    def __init__(self, fault: Fault, upstream: int | None = None) -> None:
+        self.fault = fault
+        self._upstream = upstream
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self._listener.settimeout(0.2)
+        self.port: int = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"faulty-{self.port}", daemon=True)
+        self._workers: list[threading.Thread] = []
+
+    def __enter__(self) -> FaultyServer:  # noqa: PYI034 - the class is final in practice
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for worker in self._workers:
+            worker.join(timeout=5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            worker = threading.Thread(target=self._handle, args=(conn,), daemon=True)
+            self._workers.append(worker)
+            worker.start()
+
+    def _stall(self, conn: socket.socket) -> None:
+        """Hold the connection open, saying nothing, until the client leaves or the server stops."""
+        conn.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                if not conn.recv(4096):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(_HANDSHAKE_TIMEOUT)
+        try:
+            hello = _read_record(conn)
+            self._answer(conn, hello)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _answer(self, conn: socket.socket, hello: bytes) -> None:
+        fault = self.fault
+        if fault is Fault.CLOSE_SILENTLY:
+            return
+        if fault is Fault.RESET_SILENTLY:
+            _reset(conn)
+            return
+        canned = {
+            Fault.GARBAGE: _GARBAGE,
+            Fault.HTTP: _HTTP,
+            Fault.OTHER_VERSION: _other_version_hello(hello),
+        }
+        if fault in canned:
+            conn.sendall(canned[fault])
+            return
+        if self._upstream is None:
+            raise ValueError(f"{fault.value} needs an upstream server")
+        with socket.create_connection(("127.0.0.1", self._upstream), timeout=_HANDSHAKE_TIMEOUT) as upstream:
+            upstream.sendall(hello)
+            first = _read_record(upstream)
+        if not first or first[0] != 0x16:  # the upstream refused: pass its answer on
+            conn.sendall(first)
+            return
+        if fault in (Fault.CUT_HELLO_CLOSE, Fault.CUT_HELLO_STALL):
+            conn.sendall(first[: len(first) // 2])
+        else:
+            conn.sendall(first)
+        if fault is Fault.HELLO_THEN_RESET:
+            _reset(conn)
+        elif fault in (Fault.HELLO_THEN_STALL, Fault.CUT_HELLO_STALL):
+            self._stall(conn)

@@ -47,6 +47,28 @@ def test_tls10_server_fails_sa_net_007(pytester: pytest.Pytester, tls_servers: S
     )
 
 
+@pytest.mark.parametrize("atlan", [True, False], ids=["SA-NET-007", "SA-NET-008"])
+def test_server_requiring_a_client_cert_fails_on_old_versions(
+    pytester: pytest.Pytester, tls_servers: Servers, atlan: bool
+) -> None:
+    # It agrees to TLS 1.0 in its ServerHello and only then ends the handshake with an
+    # alert, because the probe has no client certificate: TLS 1.0 is accepted.
+    server = tls_servers["client_cert"]
+    endpoints = [f"127.0.0.1:{server.port}"] if atlan else []
+    result = _run(pytester, [server.uri], _policy(tls_servers, atlan_endpoints=endpoints), NET_TLS)
+    result.assert_outcomes(passed=1, failed=1, skipped=1)  # SA-NET-008 on the policy passes
+    control = "SA-NET-007" if atlan else "SA-NET-008"
+    test = "test_atlan_endpoint_tls" if atlan else "test_dependency_tls_and_ca_bundle"
+    result.stdout.fnmatch_lines(
+        [
+            f"*127.0.0.1:{server.port} TLSv1: expected rejected (older than TLSv1.2); observed accepted: "
+            "the server chose TLSv1 in its ServerHello, then sent alert handshake_failure (40) after its *"
+            "CertificateRequest, ServerHelloDone*",
+            f"FAILED *{test}?{control}:tls:127.0.0.1:{server.port}?*",
+        ]
+    )
+
+
 def test_grpc_atlan_endpoint_with_h2_passes(pytester: pytest.Pytester, tls_servers: Servers) -> None:
     good, plain = tls_servers["h2"], tls_servers["tls12plus"]
     endpoints = [f"127.0.0.1:{good.port}", f"127.0.0.1:{plain.port}"]

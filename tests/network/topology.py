@@ -76,7 +76,7 @@ table inet sa_net_egress {{
 
 
 @contextlib.contextmanager
-def _namespace(name: str, hosts: str) -> Iterator[str]:
+def namespace_with_hosts(name: str, hosts: str) -> Iterator[str]:
     _run("ip", "netns", "add", name)
     etc = _NETNS_ETC / name
     try:
@@ -118,9 +118,9 @@ def egress_topology(workdir: Path, ca: CertAuthority) -> Iterator[Topology]:
     hosts = f"127.0.0.1 localhost\n{atlan} {ATLAN} {TEMPORAL}\n{canary} {CANARY}\n"
     endpoint_cert = ca.issue(f"netns-{suffix}", dns=(ATLAN, TEMPORAL), ips=())
     with contextlib.ExitStack() as stack:
-        outside = stack.enter_context(_namespace(f"sa-net-in-{suffix}", hosts))
-        firewalled = stack.enter_context(_namespace(f"sa-net-fw-{suffix}", hosts))
-        opened = stack.enter_context(_namespace(f"sa-net-op-{suffix}", hosts))
+        outside = stack.enter_context(namespace_with_hosts(f"sa-net-in-{suffix}", hosts))
+        firewalled = stack.enter_context(namespace_with_hosts(f"sa-net-fw-{suffix}", hosts))
+        opened = stack.enter_context(namespace_with_hosts(f"sa-net-op-{suffix}", hosts))
         _link(outside, firewalled, f"sanf{suffix}", f"{net}.1")
         _link(outside, opened, f"sano{suffix}", f"{net}.2")
         _run("ip", "-n", outside, "addr", "add", f"{atlan}/32", "dev", "lo")
