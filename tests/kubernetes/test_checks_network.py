@@ -62,10 +62,32 @@ def cidr_policy() -> Any:
     return dataclasses.replace(policy(), firewall_rules=rules)
 
 
-def test_policy_types_default_as_the_api_server_does() -> None:
-    assert network_policy.policy_types(netpol("a")) == {"Ingress"}
-    assert network_policy.policy_types(netpol("b", egress=[])) == {"Ingress", "Egress"}
-    assert network_policy.policy_types(netpol("c", policyTypes=["Egress"])) == {"Egress"}
+@pytest.mark.parametrize(
+    ("spec", "types"),
+    [
+        ({}, {"Ingress"}),
+        ({"egress": []}, {"Ingress"}),
+        ({"egress": None}, {"Ingress"}),
+        ({"egress": [{}]}, {"Ingress", "Egress"}),
+        ({"policyTypes": [], "egress": []}, {"Ingress"}),
+        ({"policyTypes": None, "egress": [{}]}, {"Ingress", "Egress"}),
+        ({"policyTypes": ["Egress"]}, {"Egress"}),
+        ({"policyTypes": ["Egress"], "egress": []}, {"Egress"}),
+        ({"ingress": None}, {"Ingress"}),
+    ],
+)
+def test_policy_types_default_as_the_api_server_does(spec: dict[str, Any], types: set[str]) -> None:
+    """Without policyTypes, Egress is added only for a non-empty egress list."""
+    assert network_policy.policy_types(netpol("p", **spec)) == types
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [["ingress"], ["EGRESS"], ["Ingress", "Egres"], "Egress", ["Ingress", "Egress", "Egress"], [None]],
+)
+def test_policy_types_the_api_rejects_are_no_types(declared: object) -> None:
+    with pytest.raises(network_policy.InvalidNetworkPolicy, match="policyTypes"):
+        network_policy.policy_types(netpol("p", policyTypes=declared))
 
 
 def test_default_deny_ingress_present(tmp_path: Path) -> None:
