@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +16,8 @@ from pytest_secagent.host.local import LocalConnection
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import NetworkSection, Policy
 from tests.host.hosts import line, minimal_bin, run_check, verdicts
-from tests.host.netns import Netns
-from tests.support import require_tool
+from tests.host.netns import Netns, netns
+from tests.support import require_root, require_tool
 
 pytestmark = pytest.mark.needs("netns")
 
@@ -128,7 +131,8 @@ def test_iptables_drop_policy_with_open_port_fails(namespace: Netns) -> None:
         namespace.exec(tool, "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT")
     evidence = run_check(check_inbound_default_deny, namespace.connection())
     assert verdicts(evidence)[IPV4] is Verdict.FAIL
-    assert "--dport 8080 -j ACCEPT" in line(evidence, IPV4)
+    # iptables-nft's chains are nftables chains: nft's own reading names the rule
+    assert "tcp dport == 8080 accept" in line(evidence, IPV4)
 
 
 def test_iptables_log_target_lets_the_packet_continue(namespace: Netns) -> None:
@@ -275,3 +279,173 @@ def test_firewalld_zones_in_use_are_all_judged(nft: Netns, tmp_path: Path) -> No
     text = line(evidence, IPV4)
     assert "firewalld zone trusted: target ACCEPT" in text
     assert "work" not in text.split("firewalld:", 1)[1], "the work zone only takes admin sources"
+
+
+# -- what the kernel applies: hooks, dormant tables, chain types, priorities --------------------
+# Each case loads a ruleset into a namespace, sends real TCP traffic at it from a peer
+# namespace (a source outside any admin network) and checks the verdict against it: a pass
+# must never come with traffic getting through.
+
+SERVICE_PORT = 8080
+
+LISTENER = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+s.listen(64)
+print("ready", flush=True)
+while True:
+    conn, _ = s.accept()
+    conn.close()
+"""
+
+CLEAN_CHAIN = """
+    ct state established,related accept
+    iif lo accept
+"""
+
+
+def _table(family: str, name: str, chains: str, flags: str = "") -> str:
+    return f"table {family} {name} {{\n{f'  flags {flags}' if flags else ''}\n{chains}\n}}\n"
+
+
+def _chain(name: str, head: str, body: str = "") -> str:
+    return f"  chain {name} {{\n    {head}\n{body}\n  }}\n"
+
+
+DROP_INPUT = _chain("input", "type filter hook input priority 0; policy drop;", CLEAN_CHAIN)
+OPEN_SERVICE = f"    tcp dport {SERVICE_PORT} accept\n"
+
+# (ruleset, IPv4 verdict, IPv6 verdict, IPv4 gets through, IPv6 gets through)
+APPLIED = {
+    "dormant-inet-table-with-drop-policy": (
+        _table("inet", "filter", DROP_INPUT, flags="dormant"), "fail", "fail", True, True,
+    ),
+    "dormant-drop-beside-an-active-accept": (
+        _table("inet", "filter", DROP_INPUT, flags="dormant")
+        + _table("inet", "open", _chain("input", "type filter hook input priority 10; policy accept;",
+                                         OPEN_SERVICE)),
+        "fail", "fail", True, True,
+    ),
+    "regular-chain-without-a-hook": (
+        _table("inet", "filter", _chain("input", "", "    drop\n")), "fail", "fail", True, True,
+    ),
+    "forward-hook-drop": (
+        _table("inet", "filter", _chain("routed", "type filter hook forward priority 0; policy drop;")),
+        "fail", "fail", True, True,
+    ),
+    "nat-chain-on-input-is-not-a-filter": (
+        _table("ip", "nt", _chain("in", "type nat hook input priority 100; policy accept;", "    drop\n")),
+        "fail", "fail", True, True,
+    ),
+    "rate-limited-drop-is-not-a-default-deny": (
+        _table("inet", "filter", _chain(
+            "input", "type filter hook input priority 0; policy accept;", "    limit rate over 50/second drop\n"
+        )),
+        "fail", "fail", True, True,
+    ),
+    "earlier-accept-does-not-bypass-a-later-drop": (
+        _table("inet", "early", _chain("input", "type filter hook input priority -10; policy accept;",
+                                        OPEN_SERVICE))
+        + _table("inet", "filter", DROP_INPUT),
+        "ok", "ok", False, False,
+    ),
+    "later-accept-does-not-override-an-earlier-drop": (
+        _table("inet", "filter", DROP_INPUT)
+        + _table("inet", "late", _chain("input", "type filter hook input priority 10; policy accept;",
+                                         OPEN_SERVICE)),
+        "ok", "ok", False, False,
+    ),
+    "two-base-chains-in-one-table": (
+        _table("inet", "filter",
+               _chain("early", "type filter hook input priority -5; policy accept;", OPEN_SERVICE)
+               + _chain("late", "type filter hook input priority 5; policy drop;", CLEAN_CHAIN)),
+        "ok", "ok", False, False,
+    ),
+    "netdev-ingress-accept-beside-an-inet-drop": (
+        _table("netdev", "edge", _chain(
+            "ingress", 'type filter hook ingress device "{inner}" priority 0; policy accept;', OPEN_SERVICE
+        ))
+        + _table("inet", "filter", DROP_INPUT),
+        "ok", "ok", False, False,
+    ),
+    "dormant-netdev-ingress-drop": (
+        _table("netdev", "edge", _chain(
+            "ingress", 'type filter hook ingress device "{inner}" priority 0; policy drop;'
+        ), flags="dormant"),
+        "fail", "fail", True, True,
+    ),
+    "ip-family-covers-ipv4-only": (
+        _table("ip", "filter", DROP_INPUT), "ok", "fail", False, True,
+    ),
+    "ip6-family-covers-ipv6-only": (
+        _table("ip6", "filter", DROP_INPUT), "fail", "ok", True, False,
+    ),
+    "prerouting-drop-denies-inbound": (
+        _table("inet", "filter", _chain(
+            "pre", "type filter hook prerouting priority -150; policy drop;", CLEAN_CHAIN
+        )),
+        "ok", "ok", False, False,
+    ),
+    "dormant-ip-table-beside-an-active-ip6-drop": (
+        _table("ip", "filter", DROP_INPUT, flags="dormant") + _table("ip6", "filter", DROP_INPUT),
+        "fail", "ok", True, False,
+    ),
+}
+
+
+def _inner_device(ns: Netns) -> str:
+    return next(name for name in ns.exec("ls", "/sys/class/net").stdout.split() if name.startswith("sah"))
+
+
+@pytest.fixture
+def peered() -> Iterator[Netns]:
+    """A namespace with nft, a dual-stack TCP listener on the service port and a client peer."""
+    require_root()
+    require_tool("ip", "iproute2")
+    require_tool("nft", "nftables")
+    with netns(client=True) as created:
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", created.name, sys.executable, "-c", LISTENER, str(SERVICE_PORT)],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            assert server.stdout is not None
+            assert server.stdout.readline().strip() == b"ready"
+            yield created
+        finally:
+            server.kill()
+            server.wait(timeout=10)
+            if server.stdout is not None:
+                server.stdout.close()
+
+
+@pytest.mark.parametrize(("ruleset", "v4", "v6", "v4_through", "v6_through"), APPLIED.values(), ids=APPLIED)
+def test_only_applied_chains_count(
+    peered: Netns, ruleset: str, v4: str, v6: str, v4_through: bool, v6_through: bool
+) -> None:
+    assert peered.connects(peered.inner_address, SERVICE_PORT), "open before any rule"
+    load(peered, ruleset.replace("{inner}", _inner_device(peered)))
+    evidence = run_check(check_inbound_default_deny, peered.connection())
+    through = {IPV4: peered.connects(peered.inner_address, SERVICE_PORT),
+               IPV6: peered.connects(peered.inner_address6, SERVICE_PORT)}
+    for name, verdict, expected_through in ((IPV4, v4, v4_through), (IPV6, v6, v6_through)):
+        assert verdicts(evidence)[name] is Verdict(verdict), line(evidence, name)
+        assert through[name] is expected_through, f"{name}: traffic {'passed' if through[name] else 'blocked'}"
+        if verdicts(evidence)[name] is Verdict.OK:
+            assert not through[name], f"{name} passed while TCP got through"
+
+
+def test_iptables_view_of_a_dormant_table_is_not_counted(peered: Netns) -> None:
+    """``iptables-save`` still prints ``:INPUT DROP`` for a table nft made dormant."""
+    require_tool("iptables", "iptables")
+    peered.exec("iptables", "-P", "INPUT", "DROP")
+    assert not peered.connects(peered.inner_address, SERVICE_PORT)
+    load(peered, "table ip filter {\n  flags dormant\n}\n")
+    assert ":INPUT DROP" in peered.exec("iptables-save").stdout
+    assert peered.connects(peered.inner_address, SERVICE_PORT)
+    evidence = run_check(check_inbound_default_deny, peered.connection())
+    assert verdicts(evidence)[IPV4] is Verdict.FAIL
+    assert "table is dormant" in line(evidence, IPV4)

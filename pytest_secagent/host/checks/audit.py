@@ -18,6 +18,7 @@ from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
+    "audit_status",
     "check_audit_and_time",
     "clock_synchronised",
     "covered_by_watches",
@@ -134,19 +135,70 @@ def clock_synchronised(host: HostConnection) -> tuple[bool, str]:
     )
 
 
+def audit_status(text: str) -> tuple[int, int]:
+    """``(enabled, pid)`` from ``auditctl -s``: kernel auditing on (1, or 2 when locked) and the daemon.
+
+    Raises ``ValueError`` when either value is missing: the status is then unknown.
+    """
+    enabled = re.search(r"^enabled (\d+)\s*$", text, re.MULTILINE)
+    pid = re.search(r"^pid (\d+)\s*$", text, re.MULTILINE)
+    if enabled is None or pid is None:
+        raise ValueError(f"not the output of `auditctl -s`: {text.strip()[:200]!r}")
+    return int(enabled.group(1)), int(pid.group(1))
+
+
+def _audit_rules(text: str) -> str:
+    """The text of ``auditctl -l`` once its shape is checked: ``No rules`` or rule lines."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    odd = [line for line in lines if line != "No rules" and not line.startswith("-")]
+    if odd:
+        raise ValueError(f"not a rule of `auditctl -l`: {odd[0][:200]!r}")
+    return text
+
+
 def _auditd_running(host: HostConnection) -> tuple[bool, str]:
     if systemd_running(host):
         state = unit_state(host, "auditd.service")
-        return state.running, f"auditd.service {state.active or 'not found'}"
-    running = "auditd" in process_names(host)
-    return running, "auditd process running" if running else "no auditd process"
+        running, how = state.running, f"auditd.service {state.active or 'not found'}"
+    else:
+        running = "auditd" in process_names(host)
+        how = "auditd process running" if running else "no auditd process"
+    if not running:
+        return False, how
+    # A running daemon records nothing while kernel auditing is off (`auditctl -e 0`) or
+    # while no daemon is registered with the kernel to receive the events.
+    auditctl = host.which("auditctl")
+    if auditctl is None:
+        raise EvidenceUnavailable(
+            f"{host.target_id}: auditd runs but auditctl is not installed, "
+            "so whether the kernel audits is unknown"
+        )
+    result = host.run([auditctl, "-s"])
+    if not result.succeeded:
+        reason = result.stderr.strip() or f"exit status {result.exit_status}"
+        raise EvidenceUnavailable(f"{host.target_id}: `auditctl -s` failed: {reason}")
+    try:
+        enabled, pid = audit_status(result.stdout)
+    except ValueError as exc:
+        raise EvidenceUnavailable(f"{host.target_id}: {exc}") from exc
+    how += f"; auditctl -s: enabled {enabled}, pid {pid}"
+    if enabled not in (1, 2):
+        return False, how + " (kernel auditing disabled)"
+    if pid == 0:
+        return False, how + " (no audit daemon registered with the kernel)"
+    return True, how
 
 
 def check_audit_and_time(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
     """Record auditd running, audit watches on the engine's files, and clock synchronisation."""
     del policy  # the watched files are the CIS Docker host list, not a policy choice
     running, how = _auditd_running(host)
-    evidence.expect("auditd running", expected="running", actual=how, ok=running)
+    evidence.expect(
+        "auditd running",
+        expected="running, kernel auditing enabled and the daemon registered",
+        actual=how,
+        ok=running,
+    )
     targets = engine_audit_targets(host)
     if not targets:
         evidence.observe("container engine files", "no docker or containerd files on the host")
@@ -158,7 +210,10 @@ def check_audit_and_time(host: HostConnection, policy: Policy, evidence: Evidenc
         if not result.succeeded:
             reason = result.stderr.strip() or f"exit status {result.exit_status}"
             raise EvidenceUnavailable(f"{host.target_id}: `auditctl -l` failed: {reason}")
-        watches = _watches(result.stdout)
+        try:
+            watches = _watches(_audit_rules(result.stdout))
+        except ValueError as exc:
+            raise EvidenceUnavailable(f"{host.target_id}: {exc}") from exc
         evidence.observe("audit watches", ", ".join(path for path, _ in watches) or "none")
         missing = [f"{label} ({path})" for label, path in targets.items() if not _covered(path, watches)]
         evidence.expect(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.host.base import HostConnection
 from pytest_secagent.host.checks.common import find_tools
-from pytest_secagent.host.checks.iptables import parse_iptables_save
-from pytest_secagent.host.checks.nftables import parse_nft_ruleset
+from pytest_secagent.host.checks.iptables import iptables_backend, parse_iptables_save
+from pytest_secagent.host.checks.nftables import NftRuleset, nft_listing, parse_nft_ruleset
 from pytest_secagent.host.checks.rules import (
     Chain,
     ChainVerdict,
@@ -25,8 +25,8 @@ from pytest_secagent.policy.model import Policy
 __all__ = ["admin_networks", "check_inbound_default_deny", "firewalld_zones", "ipv6_in_use"]
 
 EXPECTED = (
-    "an input chain that drops or rejects by default and accepts only established/related, "
-    "loopback or admin-source traffic"
+    "an active filter chain on the input (or prerouting) hook that drops or rejects by default "
+    "and accepts only established/related, loopback or admin-source traffic"
 )
 _FAMILY_COVERS = {"inet": ("IPv4", "IPv6"), "ip": ("IPv4",), "ip6": ("IPv6",)}
 
@@ -36,6 +36,8 @@ class _Sources:
     verdicts: list[ChainVerdict]
     read: list[str]
     frontends: dict[str, tuple[bool, list[str]]]
+    not_counted: list[str] = field(default_factory=list)
+    unseen: list[str] = field(default_factory=list)
 
 
 def admin_networks(policy: Policy) -> list[Network]:
@@ -71,17 +73,23 @@ _TOOLS = [
 ]
 
 
+def _nft_rules(host: HostConnection, admin: list[Network], found: _Sources) -> NftRuleset:
+    text = _read(host, ["nft", "-j", "list", "ruleset"])
+    listing = _read(host, ["nft", "list", "ruleset"])
+    try:
+        ruleset = parse_nft_ruleset(text, admin, nft_listing(listing))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EvidenceUnavailable(f"{host.target_id}: cannot read nft's ruleset: {exc}") from exc
+    found.read.append("nft -j list ruleset")
+    found.not_counted += ruleset.not_counted
+    found.verdicts += [evaluate_chain(chain, ruleset.chains) for chain in ruleset.inbound]
+    return ruleset
+
+
 def _kernel_rules(
     host: HostConnection, admin: list[Network], found: _Sources, tools: dict[str, str | None]
 ) -> None:
-    if tools["nft"]:
-        text = _read(host, ["nft", "-j", "list", "ruleset"])
-        try:
-            base, chains = parse_nft_ruleset(text, admin)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise EvidenceUnavailable(f"{host.target_id}: cannot parse nft's JSON ruleset: {exc}") from exc
-        found.read.append("nft -j list ruleset")
-        found.verdicts += [evaluate_chain(chain, chains) for chain in base]
+    ruleset = _nft_rules(host, admin, found) if tools["nft"] else None
     readers = [("iptables-save", "ip"), ("ip6tables-save", "ip6")]
     # Legacy tables in use are listed here; reading them otherwise could load kernel modules.
     if (host.read_text("/proc/net/ip_tables_names") or "").strip():
@@ -89,11 +97,45 @@ def _kernel_rules(
     if (host.read_text("/proc/net/ip6_tables_names") or "").strip():
         readers.append(("ip6tables-legacy-save", "ip6"))
     for tool, family in readers:
-        if tools[tool]:
-            text = _read(host, [tool])
+        if not tools[tool]:
+            continue
+        text = _read(host, [tool])
+        backend = iptables_backend(text)
+        try:
             base, by_name = parse_iptables_save(text, family, admin, tool)
-            found.read.append(tool)
-            found.verdicts += [evaluate_chain(chain, by_name) for chain in base]
+        except ValueError as exc:
+            if backend == "nf_tables" and ruleset is not None:
+                found.read.append(f"{tool} (unreadable: {exc}; its chains are judged through nft)")
+                continue
+            raise EvidenceUnavailable(f"{host.target_id}: cannot read `{tool}` output: {exc}") from exc
+        found.read.append(tool)
+        if backend == "nf_tables" and base:
+            base = _attached(base, family, ruleset, found)
+        found.verdicts += [evaluate_chain(chain, by_name) for chain in base]
+
+
+def _attached(base: list[Chain], family: str, ruleset: NftRuleset | None, found: _Sources) -> list[Chain]:
+    """The chains of an nf_tables ``iptables-save`` view that count.
+
+    That view is the ``filter`` table of nftables without its flags: a dormant table
+    still shows ``:INPUT DROP``, and native nft rules it cannot express are shown wider or
+    narrower than they are. So with nft's own listing it only stands in for nft's reading
+    of the same chain when nft counts that chain and all nft could not judge in it are
+    iptables extensions (``xt`` statements); without nft, whether the table is attached
+    is a part not observed.
+    """
+    if ruleset is None:
+        found.unseen.append(
+            f"iptables ({family}) shows nf_tables chains, but without nft it cannot show whether "
+            "their table is dormant (attached to no hook)"
+        )
+        return base
+    label = f"nftables {family} filter/INPUT"
+    mine = [v for v in found.verdicts if v.chain.label == label]
+    if not mine or mine[0].clean or mine[0].opaque_open_rules != len(mine[0].open_rules):
+        return []  # nft's reading stands (or nft does not count the chain: dormant, absent)
+    found.verdicts = [v for v in found.verdicts if v.chain.label != label]
+    return base
 
 
 def _ufw(host: HostConnection, admin: list[Network]) -> tuple[bool, list[str]] | None:
@@ -185,6 +227,12 @@ def check_inbound_default_deny(host: HostConnection, policy: Policy, evidence: E
             f"firewall-cmd), so inbound filtering cannot be read"
         )
     evidence.observe("rules read from", ", ".join(found.read))
+    if found.not_counted:
+        evidence.observe("hooked chains not counted", "; ".join(found.not_counted))
+    for note in found.unseen:
+        evidence.unobserved(
+            "nftables table state", expected="every counted chain attached to its hook", reason=note
+        )
     evidence.observe("admin networks allowed in", ", ".join(map(str, admin)) or "none declared")
     families = ["IPv4", *(["IPv6"] if ipv6_in_use(host) else [])]
     if "IPv6" not in families:
@@ -227,7 +275,10 @@ def _judge_family(family: str, found: _Sources, evidence: Evidence) -> None:
         else:
             state = "says it denies incoming by default, but the kernel's input rules do not"
         problems.append(f"{name}: {state}")
-    actual = "; ".join(problems) if problems else "no input filter chain at all (no firewall)"
+    if not problems:
+        problems.append("no active input filter chain at all (no firewall)")
+        problems += [f"not counted: {note}" for note in found.not_counted]
+    actual = "; ".join(problems)
     evidence.expect(f"{family} inbound default-deny", expected=EXPECTED, actual=actual, ok=False)
 
 

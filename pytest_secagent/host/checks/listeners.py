@@ -92,15 +92,7 @@ def parse_proc_net(protocol: str, text: str) -> list[Listener]:
     return listeners
 
 
-def listening_sockets(host: HostConnection) -> tuple[list[Listener], str]:
-    """Return the host's listeners and where they were read from (``ss`` or ``/proc/net``)."""
-    if host.which("ss"):
-        result = host.run(["ss", "-H", "-tulnp"])
-        if result.succeeded:
-            try:
-                return parse_ss(result.stdout), "ss -H -tulnp"
-            except ValueError as exc:
-                raise EvidenceUnavailable(f"{host.target_id}: {exc}") from exc
+def _proc_listeners(host: HostConnection) -> tuple[list[Listener], list[str]]:
     listeners: list[Listener] = []
     read = []
     for name in _PROC_FILES:
@@ -108,11 +100,58 @@ def listening_sockets(host: HostConnection) -> tuple[list[Listener], str]:
         if text is not None:
             read.append(name)
             listeners += parse_proc_net(name, text)
+    return listeners, read
+
+
+def _key(listener: Listener) -> tuple[str, str, int]:
+    try:
+        address = ipaddress.ip_address(listener.address)
+    except ValueError:
+        return listener.protocol, listener.address, listener.port
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return listener.protocol, f"::ffff:{address.ipv4_mapped}", listener.port
+    return listener.protocol, str(address), listener.port
+
+
+def _ss(host: HostConnection) -> list[Listener] | None:
+    result = host.run(["ss", "-H", "-tulnp"])
+    if not result.succeeded:
+        return None
+    try:
+        return parse_ss(result.stdout)
+    except ValueError as exc:
+        raise EvidenceUnavailable(f"{host.target_id}: {exc}") from exc
+
+
+def listening_sockets(host: HostConnection) -> tuple[list[Listener], str]:
+    """Return the host's listeners and where they were read from (``ss`` or ``/proc/net``).
+
+    ``ss``'s answer is checked against ``/proc/net``: a listener the kernel lists there but
+    ``ss`` does not show (an empty or cut answer) makes the listing unknown, not clean.
+    """
+    found = _ss(host) if host.which("ss") else None
+    proc, read = _proc_listeners(host)
+    if found is not None:
+        if not found and not read:
+            raise EvidenceUnavailable(
+                f"{host.target_id}: `ss -H -tulnp` lists no socket and /proc/net cannot be read to confirm it"
+            )
+        for _attempt in range(2):
+            missing = {_key(x) for x in proc} - {_key(x) for x in found}
+            if not read or not missing:
+                return found, "ss -H -tulnp"
+            found = _ss(host) or []  # a socket may have opened between the two reads
+            proc, read = _proc_listeners(host)
+        shown = ", ".join(f"{p} {a}:{n}" for p, a, n in sorted(missing)[:5])
+        raise EvidenceUnavailable(
+            f"{host.target_id}: `ss -H -tulnp` does not show listeners /proc/net lists ({shown}), "
+            "so its answer is incomplete"
+        )
     if "tcp" not in read:
         raise EvidenceUnavailable(
             f"{host.target_id}: cannot list listening sockets (no ss, no /proc/net/tcp)"
         )
-    return listeners, "/proc/net/{" + ",".join(read) + "}"
+    return proc, "/proc/net/{" + ",".join(read) + "}"
 
 
 def check_listeners(host: HostConnection, policy: Policy, evidence: Evidence) -> None:

@@ -35,7 +35,8 @@ class Rule:
 
     ``restriction`` names why an accepting rule is harmless (``established/related``,
     ``loopback``, ``admin source``) or is ``None``; ``icmp`` marks rules that only match
-    ICMP; ``unconditional`` rules match every packet.
+    ICMP; ``unconditional`` rules match every packet. ``opaque`` rules hold a match the
+    reader cannot see into (an iptables extension shown by nft as ``xt``).
     """
 
     text: str
@@ -44,17 +45,25 @@ class Rule:
     restriction: str | None = None
     icmp: bool = False
     unconditional: bool = False
+    opaque: bool = False
 
 
 @dataclass(frozen=True)
 class Chain:
-    """A chain: a base input chain carries a ``policy``, a regular chain does not."""
+    """A chain: a base chain carries a ``policy`` and a ``hook``, a regular chain neither.
+
+    ``priority`` orders base chains on the same hook (lower runs first) and ``kind`` is the
+    nftables chain type (``filter``, ``nat``, ``route``).
+    """
 
     name: str
     family: str
     policy: str | None
     rules: tuple[Rule, ...]
     source: str
+    hook: str | None = None
+    priority: int = 0
+    kind: str = "filter"
 
     @property
     def label(self) -> str:
@@ -71,6 +80,7 @@ class ChainVerdict:
     how: str = ""
     open_rules: list[str] = field(default_factory=list)
     icmp_rules: list[str] = field(default_factory=list)
+    opaque_open_rules: int = 0
 
     @property
     def clean(self) -> bool:
@@ -107,6 +117,7 @@ def _walk(chain: Chain, chains: Mapping[str, Chain], verdict: ChainVerdict, dept
                 verdict.icmp_rules.append(where)
                 continue
             verdict.open_rules.append(where)
+            verdict.opaque_open_rules += rule.opaque
             if rule.unconditional:
                 return None
         elif rule.verdict in DENYING and rule.unconditional:
