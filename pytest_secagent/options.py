@@ -74,7 +74,9 @@ USAGE_ALLOW_ERRORS_WITHOUT_GATE = (
     "{option} needs --secagent-fail-on: only the severity gate can let unverified controls pass; "
     "add --secagent-fail-on LEVEL (low, medium, high or critical)"
 )
-USAGE_JSON_IS_DIRECTORY = "{option}: {path} is a directory; give a file name such as {path}/secagent.json"
+USAGE_OUTPUT_IS_DIRECTORY = (
+    "{option}: {path} is a directory; give a file name such as {path}/secagent.{suffix}"
+)
 
 SETTINGS_KEY = pytest.StashKey["Settings"]()
 _CONTROL_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!.-]+$")
@@ -101,6 +103,9 @@ class Settings:
     fail_on: Severity | None = None
     allow_errors: bool = False
     json_path: Path | None = None
+    sarif_path: Path | None = None
+    html_path: Path | None = None
+    junit_path: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -248,6 +253,27 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="write the results as JSON (schema: pytest_secagent/schemas/results-v1.json)",
     )
+    group.addoption(
+        "--secagent-sarif",
+        dest="secagent_sarif",
+        metavar="FILE",
+        default=None,
+        help="write the findings as SARIF 2.1.0, for code scanning (file and line for manifests)",
+    )
+    group.addoption(
+        "--secagent-html",
+        dest="secagent_html",
+        metavar="FILE",
+        default=None,
+        help="write the compliance report as one self-contained HTML file",
+    )
+    group.addoption(
+        "--secagent-junit",
+        dest="secagent_junit",
+        metavar="FILE",
+        default=None,
+        help="write the controls as JUnit XML: one testcase per control and target, finding first",
+    )
     parser.addini("secagent_targets", "targets to check, one URI per line", type="linelist")
     parser.addini("secagent_policy", "policy file (YAML), relative to the rootdir", type="string")
     parser.addini("secagent_controls", "control ID patterns to run, one per line", type="linelist")
@@ -272,6 +298,9 @@ def add_options(parser: pytest.Parser) -> None:
         type="bool", default=False,
     )
     parser.addini("secagent_json", "JSON results file, relative to the rootdir", type="string")
+    parser.addini("secagent_sarif", "SARIF 2.1.0 findings file, relative to the rootdir", type="string")
+    parser.addini("secagent_html", "HTML compliance report, relative to the rootdir", type="string")
+    parser.addini("secagent_junit", "JUnit XML of the controls, relative to the rootdir", type="string")
     parser.addini(
         "secagent_redact",
         "regular expressions whose matches are masked in evidence and reports",
@@ -482,9 +511,15 @@ def resolve_settings(config: pytest.Config) -> Settings:
         )
         raise pytest.UsageError(USAGE_ALLOW_ERRORS_WITHOUT_GATE.format(option=option))
 
-    json_found = _option_path(config, "secagent_json", "--secagent-json")
-    if json_found is not None and json_found[0].is_dir():
-        raise pytest.UsageError(USAGE_JSON_IS_DIRECTORY.format(option=json_found[1], path=json_found[0]))
+    outputs: dict[str, Path | None] = {}
+    for kind in ("json", "sarif", "html", "junit"):
+        found = _option_path(config, f"secagent_{kind}", f"--secagent-{kind}")
+        if found is not None and found[0].is_dir():
+            suffix = {"json": "json", "sarif": "sarif", "html": "html", "junit": "xml"}[kind]
+            raise pytest.UsageError(
+                USAGE_OUTPUT_IS_DIRECTORY.format(option=found[1], path=found[0], suffix=suffix)
+            )
+        outputs[kind] = found[0] if found is not None else None
 
     return Settings(
         targets=targets,
@@ -503,5 +538,8 @@ def resolve_settings(config: pytest.Config) -> Settings:
         strict_evidence=_flag(config, "secagent_strict_evidence"),
         fail_on=fail_on,
         allow_errors=allow_errors,
-        json_path=json_found[0] if json_found is not None else None,
+        json_path=outputs["json"],
+        sarif_path=outputs["sarif"],
+        html_path=outputs["html"],
+        junit_path=outputs["junit"],
     )
