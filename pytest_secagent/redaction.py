@@ -1,39 +1,52 @@
-"""Keep credentials out of everything a run prints or writes."""
+"""Keep credentials out of everything a run prints or writes.
+
+What is masked is exactly what :mod:`pytest_secagent.detection` finds as a credential (the
+same engine decides SA-SECRET-002), plus any pattern the user configured: only the value
+is replaced by ``***``, never the key or the words around it, so ``secret_store: vault`` or
+``no agent pods found`` read as written.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 
+from pytest_secagent.detection import find_credentials
+
+__all__ = ["DEFAULT_REDACTOR", "REDACTED", "Redactor", "redact"]
+
 REDACTED = "***"
 
-# Values that look like credentials whatever key they sit under.
-_VALUE_PATTERNS = (
-    re.compile(r"AKIA[0-9A-Z]{16}"),
-    # A JWT, also when an assertion message shortened it with "...".
-    re.compile(r"eyJ[A-Za-z0-9_-]{8,}[A-Za-z0-9_.-]*"),
-    re.compile(
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL
-    ),
-)
-# key=value or key: value pairs whose key names a secret.
-_SECRET_KEY = r"(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret)"  # noqa: S105 - key names to mask
-_PAIR = re.compile(
-    rf"(?i)(\b[\w.-]*{_SECRET_KEY}[\w.-]*\b\s*[:=]\s*)(['\"]?)([^\s'\",;}}]+)(\2)"
-)
+
+def redact(text: str) -> str:
+    """Return ``text`` with the value of every credential found in it replaced by ``***``."""
+    findings = find_credentials(text)
+    if not findings:
+        return text
+    parts: list[str] = []
+    position = 0
+    for finding in findings:
+        if finding.start < position:
+            continue
+        parts.append(text[position : finding.start])
+        parts.append(REDACTED)
+        position = finding.end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 class Redactor:
-    """Masks credential-shaped text and any extra patterns the user configured."""
+    """Masks credentials (see :func:`redact`) and any extra patterns the user configured."""
 
     def __init__(self, extra_patterns: Iterable[str] = ()) -> None:
         self._extra = tuple(re.compile(p) for p in extra_patterns)
 
     def __call__(self, text: str) -> str:
-        """Return ``text`` with every credential-looking value replaced by ``***``."""
-        for pattern in (*_VALUE_PATTERNS, *self._extra):
+        """Return ``text`` with every credential value replaced by ``***``."""
+        text = redact(text)
+        for pattern in self._extra:
             text = pattern.sub(REDACTED, text)
-        return _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}", text)
+        return text
 
 
 DEFAULT_REDACTOR = Redactor()

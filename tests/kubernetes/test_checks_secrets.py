@@ -48,10 +48,10 @@ def component(
 @pytest.mark.parametrize(
     ("key", "text", "kind"),
     [
-        ("ATLAN_TOKEN", JWT, "JWT"),
-        ("NOTES", "key AKIAABCDEFGHIJKLMNOP in use", "AWS access key"),
-        ("key.pem", "-----BEGIN RSA PRIVATE KEY-----\nMII...", "PEM private key"),
-        ("DATABASE_URL", "postgres://agent:s3cr3tpass@db:5432/x", "credentials in a URL"),
+        ("ATLAN_TOKEN", JWT, "JSON Web Token"),
+        ("NOTES", "key AKIAABCDEFGHIJKLMNOP in use", "AWS Access Key"),
+        ("key.pem", "-----BEGIN RSA PRIVATE KEY-----\nMII...", "Private Key"),
+        ("DATABASE_URL", "postgres://agent:s3cr3tpass@db:5432/x", "Basic Auth Credentials"),
         ("config.yaml", "source:\n  password: hunter2hunter2\n", "secret-named setting with a literal value"),
         ("DB_PASSWORD", "hunter2hunter2", "literal value of secret-named DB_PASSWORD"),
     ],
@@ -106,7 +106,7 @@ def test_plaintext_in_env_config_map_and_component_never_shows_the_value(tmp_pat
         manifest_view(tmp_path, deployment(containers=[app]), config_map, store), policy(), evidence
     )
     [failure] = failures(evidence)
-    assert "Deployment/agent container app env ATLAN_TOKEN (JWT)" in failure
+    assert "Deployment/agent container app env ATLAN_TOKEN (JSON Web Token)" in failure
     assert "ConfigMap/cfg key DB_PASSWORD (literal value of secret-named DB_PASSWORD)" in failure
     assert "Dapr Component/aws metadata secretKey" in failure
     for value in (JWT, "hunter2hunter2", "abcdefghij1234567890"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_secagent.detection import credential_kinds
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks.scope import (
     agent_containers,
@@ -12,6 +13,7 @@ from pytest_secagent.kubernetes.checks.scope import (
     agent_templates,
     list_if_served,
 )
+from pytest_secagent.kubernetes.checks.secrets import no_agent_pods_reason
 from pytest_secagent.kubernetes.resources import (
     CONFIG_MAPS,
     DAPR_COMPONENTS,
@@ -19,9 +21,12 @@ from pytest_secagent.kubernetes.resources import (
     SERVICE_ACCOUNTS,
 )
 from pytest_secagent.kubernetes.view import KubernetesView
+from pytest_secagent.kubernetes.workloads import PodTemplate, pod_templates
+from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
+    "CLOUD_KEY_KINDS",
     "STATIC_CLOUD_KEY_NAMES",
     "STATIC_KEY_METADATA",
     "check_cloud_keys",
@@ -30,12 +35,46 @@ __all__ = [
 
 LEGACY_TOKEN_ANNOTATION = "kubernetes.io/service-account.name"  # noqa: S105 - a key name
 STATIC_CLOUD_KEY_NAMES = frozenset(
-    {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"}
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_ACCESS_KEY",
+        "AZURE_STORAGE_ACCOUNT_KEY",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_SAS_TOKEN",
+        "AZURE_BATCH_ACCESS_KEY",
+        "AZURE_BATCH_ACCOUNT_KEY",
+        "AZURE_BATCH_KEY",
+        "ARM_CLIENT_SECRET",
+        "ARM_ACCESS_KEY",
+    }
 )
 """Environment variables that carry (or point to) a long-lived cloud key."""
+CLOUD_KEY_KINDS = frozenset(
+    {
+        "AWS Access Key",
+        "Azure Storage Account access key",
+        "IBM Cloud IAM Key",
+        "IBM COS HMAC Credentials",
+    }
+)
+"""Credential kinds (:mod:`pytest_secagent.detection`) that are long-lived cloud keys whatever their name."""
 KEY_FILE_VARIABLES = frozenset({"GOOGLE_APPLICATION_CREDENTIALS"})
 STATIC_KEY_METADATA = frozenset(
-    {"accesskey", "secretkey", "clientsecret", "privatekey", "private_key", "clientcertificate"}
+    {
+        "accesskey",
+        "secretkey",
+        "clientsecret",
+        "privatekey",
+        "private_key",
+        "clientcertificate",
+        "accountkey",
+        "storageaccesskey",
+        "masterkey",
+    }
 )
 """Dapr component metadata names (lower case) that hold a static cloud credential."""
 
@@ -113,8 +152,14 @@ def check_service_accounts(
     )
 
 
-def _config_map_keys(view: KubernetesView, namespace: str) -> dict[str, set[str]]:
-    return {_name(cm): set(_map(cm.get("data"))) for cm in view.list(CONFIG_MAPS, namespace)}
+def _config_map_data(view: KubernetesView, namespace: str) -> dict[str, Mapping[str, Any]]:
+    return {_name(cm): _map(cm.get("data")) for cm in view.list(CONFIG_MAPS, namespace)}
+
+
+def _cloud_key_value(name: str, value: str) -> str | None:
+    """Name the cloud-key kinds a literal value shows, or ``None``."""
+    kinds = [kind for kind in credential_kinds(name, value) if kind in CLOUD_KEY_KINDS]
+    return ", ".join(kinds) if kinds else None
 
 
 def check_cloud_keys(
@@ -122,20 +167,33 @@ def check_cloud_keys(
 ) -> None:
     """SA-IAM-005: no long-lived cloud keys in the agent's environment or secret stores.
 
-    Flags the key variables however they are filled (a literal or a Secret reference), and
-    Dapr components that authenticate with a static key instead of a workload identity.
-    Variables injected wholesale from a Secret (``envFrom``), or from a ConfigMap that is
-    not there to read, cannot be seen: each is a warning, never a silent pass.
+    Flags the key variables however they are filled (a literal or a Secret reference), any
+    literal value shaped like a cloud key (an AWS access key ID, an Azure storage account
+    key, ...) whatever its variable's name, and Dapr components that authenticate with a
+    static key instead of a workload identity. Variables injected wholesale from a Secret
+    (``envFrom``), or from a ConfigMap that is not there to read, cannot be seen: each is a
+    warning, never a silent pass. The Dapr components are judged whether or not agent pods
+    exist; with neither, the control is an error.
     """
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
-    config_maps: dict[str, set[str]] | None = None
+    templates: list[PodTemplate] = []
+    unreadable: str | None = None
+    try:
+        templates = list(pod_templates(view, scope.namespace, scope.selector))
+    except EvidenceUnavailable as error:
+        unreadable = str(error)
+    config_maps: dict[str, Mapping[str, Any]] | None = None
+    failed = False
     for ref in agent_containers(templates):
         found = []
         for variable in ref.container.get("env") or []:
-            name = str(_map(variable).get("name", ""))
+            entry = _map(variable)
+            name = str(entry.get("name", ""))
+            literal_kind = _cloud_key_value(name, str(entry.get("value") or "")) if "value" in entry else None
             if name in STATIC_CLOUD_KEY_NAMES:
                 found.append(f"env {name}")
+            elif literal_kind:
+                found.append(f"env {name} ({literal_kind})")
             elif name in KEY_FILE_VARIABLES:
                 evidence.warn(
                     f"{ref.label}: env {name}",
@@ -146,15 +204,20 @@ def check_cloud_keys(
             cm_name = _map(_map(source).get("configMapRef")).get("name")
             if cm_name:
                 if config_maps is None:
-                    config_maps = _config_map_keys(view, scope.namespace)
+                    config_maps = _config_map_data(view, scope.namespace)
                 if str(cm_name) not in config_maps:
                     evidence.warn(
                         f"{ref.label}: envFrom ConfigMap {cm_name}",
                         expected="no static cloud key among its keys",
                         actual="not found, so its keys are unknown",
                     )
-                keys = config_maps.get(str(cm_name), set()) & STATIC_CLOUD_KEY_NAMES
-                found.extend(f"envFrom ConfigMap {cm_name} key {key}" for key in sorted(keys))
+                data = config_maps.get(str(cm_name), {})
+                for key in sorted(data, key=str):
+                    kind = _cloud_key_value(str(key), str(data[key] or ""))
+                    if str(key) in STATIC_CLOUD_KEY_NAMES:
+                        found.append(f"envFrom ConfigMap {cm_name} key {key}")
+                    elif kind:
+                        found.append(f"envFrom ConfigMap {cm_name} key {key} ({kind})")
             secret_name = _map(_map(source).get("secretRef")).get("name")
             if secret_name:
                 evidence.warn(
@@ -162,22 +225,38 @@ def check_cloud_keys(
                     expected="no static cloud key among its keys",
                     actual="its key names are not read (Secrets are read as metadata only): confirm by hand",
                 )
-        evidence.expect(
+        failed |= not evidence.expect(
             f"{ref.label}: static cloud keys",
             expected="none (use IRSA / Workload Identity / Managed Identity)",
             actual=", ".join(found) or "none",
             ok=not found,
         )
-    components = list_if_served(view, DAPR_COMPONENTS, scope.namespace)
-    for component in components or []:
+    try:
+        components = list_if_served(view, DAPR_COMPONENTS, scope.namespace) or []
+    except EvidenceUnavailable as error:
+        if not failed:
+            raise
+        components = []
+        evidence.unobserved("Dapr Components: static keys", expected="none", reason=str(error))
+    for component in components:
         names = [
             str(_map(item).get("name", ""))
             for item in _map(component.get("spec")).get("metadata") or []
             if str(_map(item).get("name", "")).lower() in STATIC_KEY_METADATA
         ]
-        evidence.expect(
+        failed |= not evidence.expect(
             f"Dapr Component {_name(component)}: static keys",
             expected="none (authenticate with the workload identity)",
             actual=", ".join(names) or "none",
             ok=not names,
         )
+    if templates:
+        return
+    reason = unreadable or no_agent_pods_reason(view, scope)
+    if not failed and (unreadable or not components):
+        raise EvidenceUnavailable(reason)
+    evidence.unobserved(
+        "the agent's containers: static cloud keys",
+        expected="none (use IRSA / Workload Identity / Managed Identity)",
+        reason=reason,
+    )

@@ -12,10 +12,10 @@ from typing import Any
 
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks.scope import (
+    AgentScope,
     age_days,
     agent_containers,
     agent_scope,
-    agent_templates,
     list_if_served,
     parse_time,
 )
@@ -28,7 +28,8 @@ from pytest_secagent.kubernetes.checks.textscan import (
 )
 from pytest_secagent.kubernetes.resources import CONFIG_MAPS, DAPR_COMPONENTS, SECRETS
 from pytest_secagent.kubernetes.view import KubernetesView, Resource
-from pytest_secagent.outcomes import not_applicable
+from pytest_secagent.kubernetes.workloads import PodTemplate, pod_templates
+from pytest_secagent.outcomes import EvidenceUnavailable, not_applicable
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "check_no_plaintext_secrets",
     "check_secret_age",
     "check_secret_store",
+    "no_agent_pods_reason",
     "secret_age",
 ]
 
@@ -58,6 +60,8 @@ WEAK_STORES: Mapping[str, str] = {
 EXTERNAL_SECRETS = Resource("external-secrets.io", "v1beta1", "externalsecrets")
 CSI_SECRET_PROVIDERS = Resource("secrets-store.csi.x-k8s.io", "v1", "secretproviderclasses")
 HELM_RELEASE_PREFIX = "sh.helm.release.v1."
+ROOT_CA_CONFIG_MAP = "kube-root-ca.crt"
+"""The ConfigMap the control plane puts in every namespace; it alone is no agent configuration."""
 LEGACY_TOKEN_ANNOTATION = "kubernetes.io/service-account.name"  # noqa: S105 - a key name
 
 
@@ -115,25 +119,71 @@ def check_secret_store(
     )
 
 
+def no_agent_pods_reason(view: KubernetesView, scope: AgentScope) -> str:
+    """Say that no agent pod was found, and how to point the check at the agent."""
+    return (
+        f"no agent pods found ({scope.describe()}) on {view.target_id}; "
+        "set agent.namespace / agent.selector in the policy or name the namespace in the target"
+    )
+
+
 def check_no_plaintext_secrets(
     view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
 ) -> None:
     """SA-SECRET-002: no literal credential in env, args, ConfigMaps or Dapr components.
 
-    Looks for JWTs, AWS keys, PEM private keys, passwords in URLs, provider tokens and
-    secret-named settings with literal values. References (``secretKeyRef``,
-    ``valueFrom``) are fine. Reports where and what kind, never the value.
+    Credentials are found by :mod:`pytest_secagent.detection` (provider shapes, keyword,
+    entropy, secret-named settings with any literal value, ``Bearer`` tokens); references
+    (``secretKeyRef``, ``valueFrom``, ``envFrom``, secret-store references, ``${VAR}``)
+    are fine. Reports where and what kind, never the value.
+
+    The namespace's own objects (ConfigMaps, Dapr components) are judged whether or not
+    agent pods exist: a credential in them fails the control even when the containers
+    cannot be seen. Without agent pods and with nothing else to examine, the control is an
+    error; with namespace objects examined and clean, the containers are reported as not
+    observed (a pass on partial evidence). A source that could not be read never hides a
+    credential found in another.
     """
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
     items: list[TextItem] = []
+    unreadable: list[str] = []
+    templates: list[PodTemplate] = []
+    try:
+        templates = list(pod_templates(view, scope.namespace, scope.selector))
+    except EvidenceUnavailable as error:
+        unreadable.append(str(error))
     for ref in agent_containers(templates):
         items.extend(container_items(ref))
-    for config_map in view.list(CONFIG_MAPS, scope.namespace):
-        items.extend(config_map_items(config_map))
-    for component in list_if_served(view, DAPR_COMPONENTS, scope.namespace) or []:
-        items.extend(component_items(component))
+    namespace_settings = 0
+    try:
+        for config_map in view.list(CONFIG_MAPS, scope.namespace):
+            entries = list(config_map_items(config_map))
+            if _name(config_map) != ROOT_CA_CONFIG_MAP:
+                namespace_settings += len(entries)
+            items.extend(entries)
+    except EvidenceUnavailable as error:
+        unreadable.append(str(error))
+    try:
+        for component in list_if_served(view, DAPR_COMPONENTS, scope.namespace) or []:
+            entries = list(component_items(component))
+            namespace_settings += len(entries)
+            items.extend(entries)
+    except EvidenceUnavailable as error:
+        unreadable.append(str(error))
     found = [f"{item.where} ({', '.join(kinds)})" for item in items if (kinds := secret_value_kinds(item))]
+    pods_missing = not templates and not unreadable
+    if not found and (unreadable or (pods_missing and not namespace_settings)):
+        raise EvidenceUnavailable("; ".join(unreadable) or no_agent_pods_reason(view, scope))
+    for reason in unreadable:
+        evidence.unobserved(
+            "part of the agent's configuration", expected="no literal credential", reason=reason
+        )
+    if pods_missing:
+        evidence.unobserved(
+            "the agent's containers (env, command, args)",
+            expected="no literal credential",
+            reason=no_agent_pods_reason(view, scope),
+        )
     evidence.expect(
         "plaintext credentials in the agent's configuration",
         expected="none (reference Secrets or the secret store instead)",

@@ -1,7 +1,8 @@
-"""Where configuration text lives in the agent's objects, and the patterns checks look for.
+"""Where configuration text lives in the agent's objects, and what checks look for in it.
 
 The scanners yield locations and the *kind* of finding only: a matched value never leaves
-this module, so no credential reaches a report.
+this module, so no credential reaches a report. Credentials are found by
+:mod:`pytest_secagent.detection`; TLS-verification bypasses by the patterns below.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_secagent.detection import credential_kinds, literal_credential, secret_named
 from pytest_secagent.kubernetes.checks.scope import ContainerRef
 
 __all__ = [
-    "SECRET_VALUE_PATTERNS",
     "TLS_BYPASS_PATTERNS",
     "TextItem",
     "component_items",
@@ -135,47 +136,17 @@ def tls_bypass_kinds(item: TextItem) -> list[str]:
 
 # --- plaintext secrets -------------------------------------------------------------------
 
-SECRET_VALUE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{5,}")),
-    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("PEM private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("credentials in a URL", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@\"']+:[^/\s@\"'$]+@", re.I)),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
-    ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    (
-        "secret-named setting with a literal value",
-        re.compile(
-            r"""(?i)(?<![\w.-])(?:password|passwd|client[_-]?secret|api[_-]?key|secret[_-]?key|"""
-            r"""access[_-]?token|auth[_-]?token|token|secret)["']?\s*[=:]\s*["']?(?![$<{%/.])[^\s"',;]{6,}"""
-        ),
-    ),
-)
-SECRET_NAME = re.compile(
-    r"(?i)(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key|credential)"
-)
-NOT_A_SECRET_NAME = re.compile(
-    r"(?i)(?:file|path|dir|url|uri|endpoint|name|ref|enabled|ttl|seconds|id|store|provider|type|mode|"
-    r"backend|version|arn|region|length|expiry|expires)$"
-)
-_SAFE_VALUE = re.compile(
-    r"^(?:|true|false|yes|no|on|off|\d+|[./~].*|\$\(.*\)|\$\{.*\}|https?://[^@]*)$", re.I
-)
-
 
 def literal_secret(item: TextItem) -> bool:
-    """Tell whether a secret-named key holds a literal value that looks like a credential."""
-    if not item.literal or not item.key or not SECRET_NAME.search(item.key):
-        return False
-    if NOT_A_SECRET_NAME.search(item.key):
-        return False
-    return len(item.text) >= 6 and not _SAFE_VALUE.match(item.text.strip())
+    """Tell whether a secret-named key holds a literal value (however short) that is no reference."""
+    return item.literal and secret_named(item.key) and literal_credential(item.text)
 
 
 def secret_value_kinds(item: TextItem) -> list[str]:
-    """Return the kinds of plaintext credential an item shows (empty: none)."""
+    """Return the kinds of plaintext credential an item shows (empty: none).
+
+    The same engine masks credentials in reports (:mod:`pytest_secagent.detection`).
+    """
     if not item.literal:
         return []
-    found = [kind for kind, pattern in SECRET_VALUE_PATTERNS if pattern.search(item.text)]
-    if literal_secret(item) and not found:
-        found.append(f"literal value of secret-named {item.key}")
-    return found
+    return credential_kinds(item.key, item.text)
