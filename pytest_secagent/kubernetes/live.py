@@ -220,6 +220,8 @@ class LiveClusterView:
         self._target_id = target_id
         self._page_size = page_size
         self._lists: dict[tuple[Resource, str | None, bool], KubeObjects | EvidenceUnavailable] = {}
+        # Cluster-wide lists split by namespace, so a namespace is served without a scan.
+        self._split: dict[tuple[Resource, bool], dict[str | None, KubeObjects]] = {}
         self._version: KubeObject | EvidenceUnavailable | None = None
         self._reviews: dict[tuple[str, tuple[str, ...], str, str, str | None], bool] = {}
         self._lock = threading.RLock()
@@ -311,7 +313,12 @@ class LiveClusterView:
         with self._lock:
             everywhere = self._lists.get((resource, None, metadata))
             if namespace is not None and isinstance(everywhere, list):
-                return [o for o in everywhere if o["metadata"].get("namespace") == namespace]
+                split = self._split.get((resource, metadata))
+                if split is None:
+                    split = self._split[(resource, metadata)] = {}
+                    for obj in everywhere:
+                        split.setdefault(obj["metadata"].get("namespace"), []).append(obj)
+                return [dict(obj) for obj in split.get(namespace, [])]
             key = (resource, namespace, metadata)
             if key not in self._lists:
                 try:

@@ -21,7 +21,7 @@ try:  # libyaml's parser when PyYAML has it: many times faster on large renders
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
-from pytest_secagent.kubernetes.resources import resource_for_kind
+from pytest_secagent.kubernetes.resources import current_group, resource_for_kind
 from pytest_secagent.kubernetes.view import Resource
 from pytest_secagent.outcomes import EvidenceUnavailable
 
@@ -29,6 +29,7 @@ __all__ = ["MANIFEST_SUFFIXES", "ManifestError", "ManifestView", "metadata_only"
 
 KubeObject = dict[str, Any]
 KubeObjects = list[KubeObject]
+Names = list[str]  # an alias: inside the class the name ``list`` is its method
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 """File name endings read from a folder (and from a glob that matches folders)."""
@@ -157,18 +158,24 @@ def _expand(path: Path, line: int, document: Any) -> Iterable[KubeObject]:
 
 
 class ManifestView:
-    """Rendered manifests read once, indexed by resource type.
+    """Rendered manifests read once, indexed by resource type and namespace.
 
     Objects of a namespaced kind without a namespace are placed in ``default_namespace``
-    (the agent's namespace, as ``helm template`` leaves it out). Namespace objects get the
-    ``kubernetes.io/metadata.name`` label the API server would add. Secrets are only ever
-    returned as metadata.
+    (the agent's namespace, as ``helm template`` leaves it out); ``namespace: null`` and
+    ``namespace: ""`` are placed there too, as ``kubectl apply`` and Helm do. Namespace
+    objects get the ``kubernetes.io/metadata.name`` label the API server would add.
+    Objects of a legacy API group (``extensions/v1beta1`` Deployments, NetworkPolicies...)
+    are listed with the group that serves them today. Secrets are only ever returned as
+    metadata.
     """
 
     def __init__(self, path: str, *, default_namespace: str = "default", target_id: str = "") -> None:
         self._path = path
         self._target_id = target_id or f"manifests:{path}"
         self._index: dict[tuple[str, str], list[KubeObject]] = {}
+        self._by_namespace: dict[tuple[str, str], dict[str | None, list[KubeObject]]] = {}
+        self._objects: list[KubeObject] = []
+        self._objects_by_namespace: dict[str | None, list[KubeObject]] = {}
         for file in _files(path):
             for obj in _objects(file):
                 self._add(obj, default_namespace)
@@ -176,11 +183,21 @@ class ManifestView:
     def _add(self, obj: KubeObject, default_namespace: str) -> None:
         resource = resource_for_kind(str(obj["apiVersion"]), str(obj["kind"]))
         obj = copy.deepcopy(obj)
-        metadata = obj.setdefault("metadata", {})
+        metadata = obj.get("metadata")
+        if metadata is None:
+            metadata = obj["metadata"] = {}
         if not isinstance(metadata, dict):
             raise ManifestError(f"{obj['kind']} in {self._path} has metadata that is not a mapping")
+        namespace = metadata.get("namespace")
+        if namespace is not None and not isinstance(namespace, str):
+            raise ManifestError(
+                f"{obj['kind']}/{metadata.get('name')} in {self._path}: metadata.namespace is "
+                f"{namespace!r}, not a string"
+            )
         if resource.namespaced:
-            metadata.setdefault("namespace", default_namespace)
+            if not namespace:
+                # kubectl and Helm place null and "" where they place an absent namespace.
+                metadata["namespace"] = default_namespace
         else:
             metadata.pop("namespace", None)
         if obj["kind"] == "Namespace" and resource.group == "" and metadata.get("name"):
@@ -188,7 +205,12 @@ class ManifestView:
             metadata["labels"] = {**labels, "kubernetes.io/metadata.name": metadata["name"]}
         if obj["kind"] == "Secret" and resource.group == "":
             obj = metadata_only(obj)
-        self._index.setdefault((resource.group, resource.plural), []).append(obj)
+        key = (current_group(resource.group, str(obj["kind"])), resource.plural)
+        self._index.setdefault(key, []).append(obj)
+        where = obj["metadata"].get("namespace")
+        self._by_namespace.setdefault(key, {}).setdefault(where, []).append(obj)
+        self._objects.append(obj)
+        self._objects_by_namespace.setdefault(where, []).append(obj)
 
     @property
     def target_id(self) -> str:
@@ -205,10 +227,24 @@ class ManifestView:
 
         Any version of the resource's group matches. Secrets come back metadata-only.
         """
-        objects = self._index.get((resource.group, resource.plural), [])
+        key = (resource.group, resource.plural)
         if namespace is not None and resource.namespaced:
-            objects = [o for o in objects if o["metadata"].get("namespace") == namespace]
-        return copy.deepcopy(objects)
+            return copy.deepcopy(self._by_namespace.get(key, {}).get(namespace, []))
+        return copy.deepcopy(self._index.get(key, []))
+
+    def objects(self, namespace: str | None = None) -> KubeObjects:
+        """Every object in the files, whatever its kind, in file order.
+
+        With ``namespace``, only the objects placed in it (cluster-scoped ones have none).
+        Secrets come back metadata-only.
+        """
+        if namespace is None:
+            return copy.deepcopy(self._objects)
+        return copy.deepcopy(self._objects_by_namespace.get(namespace, []))
+
+    def namespaces(self) -> Names:
+        """The namespaces the files place objects in, sorted."""
+        return sorted(ns for ns in self._objects_by_namespace if ns is not None)
 
     def list_metadata(self, resource: Resource, namespace: str | None = None) -> KubeObjects:
         """Like :meth:`list` but each object reduced to ``PartialObjectMetadata``."""

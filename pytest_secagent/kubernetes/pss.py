@@ -9,7 +9,8 @@ The rules follow the latest policy version of the upstream Pod Security Admissio
 library, including its choices on corner cases:
 
 * every container is checked: ``containers``, ``initContainers`` and ``ephemeralContainers``;
-* a volume that names no source is an ``emptyDir`` (the API server defaults it so);
+* a volume that names no source (or only null ones) is an ``emptyDir`` (the API server
+  defaults it so);
 * pods with ``os.name: windows`` are exempt from the Linux-only restricted rules
   (allowPrivilegeEscalation, capabilities_restricted, seccompProfile_restricted);
 * pods in a user namespace (``hostUsers: false``) are exempt from procMount (baseline),
@@ -263,7 +264,9 @@ def _host_namespaces(meta: KubeDict, spec: KubeDict) -> str | None:
 
 
 def _host_path_volumes(meta: KubeDict, spec: KubeDict) -> str | None:
-    names = [str(_map(v).get("name")) for v in _list(spec.get("volumes")) if "hostPath" in _map(v)]
+    names = [
+        str(_map(v).get("name")) for v in _list(spec.get("volumes")) if _map(v).get("hostPath") is not None
+    ]
     return f"hostPath volumes {_quote(names)}" if names else None
 
 
@@ -391,9 +394,9 @@ def _host_probes_and_lifecycle(meta: KubeDict, spec: KubeDict) -> str | None:
 def _restricted_volumes(meta: KubeDict, spec: KubeDict) -> str | None:
     bad: dict[str, str] = {}
     for volume in map(_map, _list(spec.get("volumes"))):
-        sources = [key for key in volume if key != "name"]
+        sources = [key for key, value in volume.items() if key != "name" and value is not None]
         if not sources:
-            continue  # the API server defaults a source-less volume to emptyDir
+            continue  # the API server defaults a source-less volume (or a null source) to emptyDir
         if not any(source in RESTRICTED_VOLUME_SOURCES for source in sources):
             bad[str(volume.get("name"))] = sources[0]
     if not bad:

@@ -23,12 +23,14 @@ __all__ = [
     "HTTP_ROUTES",
     "INGRESSES",
     "JOBS",
+    "LEGACY_GROUPS",
     "LIMIT_RANGES",
     "NAMESPACES",
     "NETWORK_POLICIES",
     "NODES",
     "PODS",
     "POD_TEMPLATES",
+    "REPLICATION_CONTROLLERS",
     "REPLICA_SETS",
     "RESOURCE_QUOTAS",
     "ROLES",
@@ -42,6 +44,7 @@ __all__ = [
     "UDP_ROUTES",
     "VULNERABILITY_REPORTS",
     "WORKLOAD_KINDS",
+    "current_group",
     "resource_for_kind",
 ]
 
@@ -55,6 +58,7 @@ NODES = Resource("", "v1", "nodes", namespaced=False)
 LIMIT_RANGES = Resource("", "v1", "limitranges")
 RESOURCE_QUOTAS = Resource("", "v1", "resourcequotas")
 POD_TEMPLATES = Resource("", "v1", "podtemplates")
+REPLICATION_CONTROLLERS = Resource("", "v1", "replicationcontrollers")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 STATEFUL_SETS = Resource("apps", "v1", "statefulsets")
 DAEMON_SETS = Resource("apps", "v1", "daemonsets")
@@ -178,8 +182,35 @@ BUILTIN_KINDS: dict[tuple[str, str], tuple[str, bool]] = {
 }
 """(API group, kind) -> (plural, namespaced) for the kinds this package knows by name."""
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
-"""The kinds whose objects carry a pod spec (directly or in a template)."""
+WORKLOAD_KINDS = (
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "Pod",
+)
+"""The built-in kinds whose objects carry a pod spec (directly or in a template)."""
+
+LEGACY_GROUPS: dict[tuple[str, str], str] = {
+    ("extensions", "Deployment"): "apps",
+    ("extensions", "DaemonSet"): "apps",
+    ("extensions", "ReplicaSet"): "apps",
+    ("extensions", "NetworkPolicy"): "networking.k8s.io",
+    ("extensions", "Ingress"): "networking.k8s.io",
+}
+"""(old group, kind) -> the group that serves the same objects today.
+
+A cluster that accepted ``extensions/v1beta1`` Deployments serves them as ``apps/v1``
+Deployments too (one storage, several versions), so they are read as the same resource.
+"""
+
+
+def current_group(group: str, kind: str) -> str:
+    """Return the API group that serves objects of ``kind`` written in ``group`` today."""
+    return LEGACY_GROUPS.get((group, kind), group)
 
 
 def _plural_of(kind: str) -> str:

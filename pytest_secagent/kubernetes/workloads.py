@@ -1,29 +1,44 @@
 """Pod specs and containers, the same way on a live cluster and on rendered manifests.
 
-A live cluster shows what runs: its Pods (replicas of one controller with the same spec
-are one :class:`PodTemplate`, listing every pod and node). Rendered manifests show what
-would run: the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs,
-CronJobs and bare Pods. Either way a check iterates :func:`pod_templates` and
-:func:`containers` and never cares which view it has.
+Both views judge what the controllers will run: the pod templates of Deployments,
+StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs and CronJobs (in any
+API version, legacy groups included), of any other object that carries a pod template in
+``spec.template`` or a job template in ``spec.jobTemplate``, and bare Pods.
+
+A live cluster also shows what runs now. A Pod is folded into the template of the
+controller at the top of its owner chain (a CronJob, not ``Job/agent-sync-28619760``) when
+its spec is the template's spec plus what the platform adds to every pod (defaults, the
+service-account token volume, the node it runs on); a Pod that differs (edited, or
+changed by a mutating admission webhook) is judged on its own, named after that
+controller. A check iterates :func:`pod_templates` and :func:`containers` and never cares
+which view it has.
+
+A pod template of a shape the API would not accept (``containers`` that is not a list,
+a boolean field holding a string...) is an error naming the object, never a skip.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_secagent.kubernetes.resources import (
+    BUILTIN_KINDS,
     CRON_JOBS,
     DAEMON_SETS,
     DEPLOYMENTS,
     JOBS,
     PODS,
     REPLICA_SETS,
+    REPLICATION_CONTROLLERS,
     STATEFUL_SETS,
+    current_group,
 )
 from pytest_secagent.kubernetes.view import KubernetesView, Resource
+from pytest_secagent.outcomes import EvidenceUnavailable
 
 if TYPE_CHECKING:
     from pytest_secagent.policy.model import Policy
@@ -32,10 +47,15 @@ __all__ = [
     "ContainerKind",
     "Owner",
     "PodTemplate",
+    "WorkloadShapeError",
     "agent_pod_templates",
     "containers",
+    "describe_object",
     "label_selector_matches",
     "labels_match",
+    "out_of_scope",
+    "pod_spec_problems",
+    "pod_template_of",
     "pod_templates",
 ]
 
@@ -48,31 +68,86 @@ _CONTAINER_FIELDS: tuple[tuple[str, ContainerKind], ...] = (
     ("ephemeralContainers", "ephemeralContainer"),
 )
 
-# Where each workload kind keeps its pod template, in manifest order.
-_TEMPLATE_PATHS: tuple[tuple[Resource, str, tuple[str, ...]], ...] = (
-    (DEPLOYMENTS, "Deployment", ("spec", "template")),
-    (STATEFUL_SETS, "StatefulSet", ("spec", "template")),
-    (DAEMON_SETS, "DaemonSet", ("spec", "template")),
-    (REPLICA_SETS, "ReplicaSet", ("spec", "template")),
-    (JOBS, "Job", ("spec", "template")),
-    (CRON_JOBS, "CronJob", ("spec", "jobTemplate", "spec", "template")),
+_TEMPLATE = ("spec", "template")
+_JOB_TEMPLATE = ("spec", "jobTemplate", "spec", "template")
+
+# Where each built-in workload kind keeps its pod template: (current API group, kind).
+# Legacy groups (extensions, apps/v1beta1, apps/v1beta2, batch/v1beta1) map to these.
+_TEMPLATE_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps", "Deployment"): _TEMPLATE,
+    ("apps", "StatefulSet"): _TEMPLATE,
+    ("apps", "DaemonSet"): _TEMPLATE,
+    ("apps", "ReplicaSet"): _TEMPLATE,
+    ("", "ReplicationController"): _TEMPLATE,
+    ("batch", "Job"): _TEMPLATE,
+    ("batch", "CronJob"): _JOB_TEMPLATE,
+}
+_KIND_ORDER = (
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+)
+
+# What a live cluster is asked for: one paginated list per kind and namespace.
+_LIVE_CONTROLLERS: tuple[tuple[Resource, str], ...] = (
+    (DEPLOYMENTS, "Deployment"),
+    (STATEFUL_SETS, "StatefulSet"),
+    (DAEMON_SETS, "DaemonSet"),
+    (REPLICA_SETS, "ReplicaSet"),
+    (REPLICATION_CONTROLLERS, "ReplicationController"),
+    (JOBS, "Job"),
+    (CRON_JOBS, "CronJob"),
 )
 
 # Fields the scheduler and kubelet fill in per pod; replicas differ only in these.
-_PER_POD_SPEC_FIELDS = ("nodeName", "hostname", "subdomain")
+_PER_POD_SPEC_FIELDS = frozenset({"nodeName", "hostname", "subdomain", "serviceAccount"})
+
+# Values the API server defaults on every pod (and admission on every Pod): a pod that
+# differs from its template only by these runs what the template says.
+_POD_DEFAULTS: Mapping[str, Any] = {
+    "restartPolicy": "Always",
+    "dnsPolicy": "ClusterFirst",
+    "schedulerName": "default-scheduler",
+    "terminationGracePeriodSeconds": 30,
+    "enableServiceLinks": True,
+    "priority": 0,
+    "preemptionPolicy": "PreemptLowerPriority",
+    "serviceAccountName": "default",
+}
+_CONTAINER_DEFAULTS: Mapping[str, Any] = {
+    "terminationMessagePath": "/dev/termination-log",
+    "terminationMessagePolicy": "File",
+}
+_DEFAULT_TOLERATIONS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+_TOKEN_VOLUME_PREFIX = "kube-api-access-"  # noqa: S105 - a volume name, not a secret
+_TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # noqa: S105 - a path, not a secret
+
+
+class WorkloadShapeError(EvidenceUnavailable):
+    """An object's pod template is not of a shape the API accepts, so it cannot be judged."""
 
 
 @dataclass(frozen=True)
 class Owner:
-    """The workload a pod spec belongs to: its kind, name and namespace."""
+    """The workload a pod spec belongs to: its kind, name and namespace.
+
+    ``note`` says when the spec is not the workload's template itself (a running pod that
+    differs from it, or a child controller with another template).
+    """
 
     kind: str
     name: str
     namespace: str | None
+    note: str = ""
 
     def __str__(self) -> str:
         where = f" in namespace {self.namespace}" if self.namespace else ""
-        return f"{self.kind}/{self.name}{where}"
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.kind}/{self.name}{where}{note}"
 
 
 @dataclass(frozen=True)
@@ -80,9 +155,10 @@ class PodTemplate:
     """One pod spec with its owner.
 
     ``metadata`` is the pod's (or template's) metadata: labels and annotations.
-    ``source`` is the object it was read from (the workload manifest, or the first
-    live Pod). On a live cluster ``pods`` and ``nodes`` name every pod sharing this spec
-    and the nodes they run on; for manifests both are empty.
+    ``source`` is the object it was read from (the workload, or the first live Pod of a
+    spec that differs from its template). On a live cluster ``pods`` and ``nodes`` name
+    every pod running this spec and the nodes they run on, and ``running`` holds those
+    Pod objects (their status); for manifests all three are empty.
     """
 
     owner: Owner
@@ -91,6 +167,7 @@ class PodTemplate:
     source: KubeObject
     pods: tuple[str, ...] = field(default=())
     nodes: tuple[str, ...] = field(default=())
+    running: tuple[KubeObject, ...] = field(default=())
 
     @property
     def namespace(self) -> str | None:
@@ -160,6 +237,158 @@ def containers(pod_spec: Mapping[str, Any]) -> Iterator[tuple[ContainerKind, Kub
             yield kind, container
 
 
+# -- the shape of a pod spec ---------------------------------------------------------------
+
+_BOOLEAN = "a boolean"
+_INTEGER = "an integer"
+_STRING = "a string"
+_MAPPING = "a mapping"
+_LIST = "a list"
+
+_POD_FIELDS: Mapping[str, str] = {
+    "hostNetwork": _BOOLEAN,
+    "hostPID": _BOOLEAN,
+    "hostIPC": _BOOLEAN,
+    "hostUsers": _BOOLEAN,
+    "automountServiceAccountToken": _BOOLEAN,
+    "serviceAccountName": _STRING,
+    "serviceAccount": _STRING,
+    "securityContext": _MAPPING,
+    "resources": _MAPPING,
+    "volumes": _LIST,
+    "initContainers": _LIST,
+    "ephemeralContainers": _LIST,
+    "os": _MAPPING,
+}
+_SECURITY_FIELDS: Mapping[str, str] = {
+    "privileged": _BOOLEAN,
+    "allowPrivilegeEscalation": _BOOLEAN,
+    "readOnlyRootFilesystem": _BOOLEAN,
+    "runAsNonRoot": _BOOLEAN,
+    "runAsUser": _INTEGER,
+    "runAsGroup": _INTEGER,
+    "capabilities": _MAPPING,
+    "seccompProfile": _MAPPING,
+    "seLinuxOptions": _MAPPING,
+    "appArmorProfile": _MAPPING,
+    "windowsOptions": _MAPPING,
+    "procMount": _STRING,
+    "sysctls": _LIST,
+}
+_CONTAINER_FIELDS_TYPES: Mapping[str, str] = {
+    "name": _STRING,
+    "image": _STRING,
+    "securityContext": _MAPPING,
+    "resources": _MAPPING,
+    "ports": _LIST,
+    "env": _LIST,
+    "envFrom": _LIST,
+    "volumeMounts": _LIST,
+    "args": _LIST,
+    "command": _LIST,
+    "livenessProbe": _MAPPING,
+    "readinessProbe": _MAPPING,
+    "startupProbe": _MAPPING,
+    "lifecycle": _MAPPING,
+}
+
+
+def _is(value: object, expected: str) -> bool:
+    if expected == _BOOLEAN:
+        return isinstance(value, bool)
+    if expected == _INTEGER:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == _STRING:
+        return isinstance(value, str)
+    if expected == _MAPPING:
+        return isinstance(value, Mapping)
+    return isinstance(value, list)
+
+
+def _typed(obj: Mapping[str, Any], fields: Mapping[str, str], where: str) -> list[str]:
+    """Name each field of ``obj`` whose value is neither null nor of its API type."""
+    return [
+        f"{where}{key} is {obj[key]!r}, not {expected}"
+        for key, expected in fields.items()
+        if obj.get(key) is not None and not _is(obj[key], expected)
+    ]
+
+
+def _security_problems(context: Mapping[str, Any], where: str) -> list[str]:
+    problems = _typed(context, _SECURITY_FIELDS, where)
+    capabilities = context.get("capabilities")
+    if isinstance(capabilities, Mapping):
+        for key in ("add", "drop"):
+            value = capabilities.get(key)
+            if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                problems.append(f"{where}capabilities.{key} is {value!r}, not a list of names")
+    seccomp = context.get("seccompProfile")
+    if isinstance(seccomp, Mapping):
+        problems += _typed(seccomp, {"type": _STRING, "localhostProfile": _STRING}, f"{where}seccompProfile.")
+    return problems
+
+
+def _container_problems(container: object, where: str) -> list[str]:
+    if not isinstance(container, Mapping):
+        return [f"{where} is {container!r}, not a mapping"]
+    problems = _typed(container, _CONTAINER_FIELDS_TYPES, f"{where}.")
+    context = container.get("securityContext")
+    if isinstance(context, Mapping):
+        problems += _security_problems(context, f"{where}.securityContext.")
+    resources = container.get("resources")
+    if isinstance(resources, Mapping):
+        problems += _typed(resources, {"limits": _MAPPING, "requests": _MAPPING}, f"{where}.resources.")
+    for index, port in enumerate(container.get("ports") or []):
+        if not isinstance(port, Mapping):
+            problems.append(f"{where}.ports[{index}] is {port!r}, not a mapping")
+        else:
+            problems += _typed(port, {"hostPort": _INTEGER}, f"{where}.ports[{index}].")
+    return problems
+
+
+def _volume_problems(volume: object, where: str) -> list[str]:
+    if not isinstance(volume, Mapping):
+        return [f"{where} is {volume!r}, not a mapping"]
+    problems = []
+    for key, value in volume.items():
+        if key != "name" and value is not None and not isinstance(value, Mapping):
+            problems.append(f"{where}.{key} is {value!r}, not a mapping")
+    host_path = volume.get("hostPath")
+    if isinstance(host_path, Mapping):
+        problems += _typed(host_path, {"path": _STRING}, f"{where}.hostPath.")
+    return problems
+
+
+def pod_spec_problems(spec: object) -> list[str]:
+    """Name every field the checks read whose value the API would reject (wrong type).
+
+    ``containers`` must be a non-empty list of mappings; a null field counts as absent.
+    """
+    if not isinstance(spec, Mapping):
+        return [f"the pod spec is {spec!r}, not a mapping"]
+    problems = _typed(spec, _POD_FIELDS, "")
+    if not isinstance(spec.get("containers"), list) or not spec["containers"]:
+        problems.append(f"containers is {spec.get('containers')!r}, not a non-empty list")
+    context = spec.get("securityContext")
+    if isinstance(context, Mapping):
+        problems += _security_problems(context, "securityContext.")
+    for key, kind in _CONTAINER_FIELDS:
+        items = spec.get(key)
+        if isinstance(items, list):
+            for index, container in enumerate(items):
+                name = container.get("name") if isinstance(container, Mapping) else None
+                label = f"{kind} {name}" if isinstance(name, str) else f"{key}[{index}]"
+                problems += _container_problems(container, label)
+    volumes = spec.get("volumes")
+    if isinstance(volumes, list):
+        for index, volume in enumerate(volumes):
+            problems += _volume_problems(volume, f"volumes[{index}]")
+    return problems
+
+
+# -- where objects keep their pod templates --------------------------------------------------
+
+
 def _dig(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     value: Any = obj
     for key in path:
@@ -169,69 +398,361 @@ def _dig(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def _live_owner(pod: KubeObject) -> Owner:
-    metadata = pod.get("metadata") or {}
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, Mapping) else {}
+
+
+def _group(obj: Mapping[str, Any]) -> str:
+    return str(obj.get("apiVersion") or "").rpartition("/")[0]
+
+
+def describe_object(obj: Mapping[str, Any]) -> str:
+    """``Kind/name in namespace ns (apiVersion)``, for messages."""
+    metadata = _meta(obj)
     namespace = metadata.get("namespace")
-    for reference in metadata.get("ownerReferences") or []:
-        if not reference.get("controller"):
-            continue
-        kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
-        pod_hash = (metadata.get("labels") or {}).get("pod-template-hash")
-        if kind == "ReplicaSet" and pod_hash and name.endswith(f"-{pod_hash}"):
-            # A Deployment names its ReplicaSets <deployment>-<pod-template-hash>.
-            return Owner("Deployment", name[: -len(pod_hash) - 1], namespace)
-        return Owner(kind, name, namespace)
-    return Owner("Pod", str(metadata.get("name", "")), namespace)
+    where = f" in namespace {namespace}" if namespace else ""
+    return f"{obj.get('kind')}/{metadata.get('name')}{where} ({obj.get('apiVersion')})"
 
 
-def _live_templates(
-    view: KubernetesView, namespace: str | None, selector: Mapping[str, str] | None
-) -> Iterator[PodTemplate]:
-    groups: dict[tuple[Owner, str], list[KubeObject]] = {}
-    for pod in view.list(PODS, namespace):
-        metadata = pod.get("metadata") or {}
-        if not labels_match(metadata.get("labels"), selector):
-            continue
-        spec = pod.get("spec") or {}
-        shared = {key: value for key, value in spec.items() if key not in _PER_POD_SPEC_FIELDS}
-        key = (_live_owner(pod), json.dumps(shared, sort_keys=True))
-        groups.setdefault(key, []).append(pod)
-    for (owner, _), pods in groups.items():
-        first = pods[0]
-        names = tuple(str((pod.get("metadata") or {}).get("name", "")) for pod in pods)
-        nodes = tuple(
-            sorted({str(node) for pod in pods if (node := (pod.get("spec") or {}).get("nodeName"))})
+def _template_path(obj: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Where ``obj`` keeps a pod template, or ``None`` when it carries none."""
+    kind = str(obj.get("kind") or "")
+    group = current_group(_group(obj), kind)
+    known = _TEMPLATE_PATHS.get((group, kind))
+    if known is not None:
+        return known
+    if (group, kind) in BUILTIN_KINDS:
+        return None  # a kind the plugin knows, and not a workload (a PodTemplate runs nothing)
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        return None
+    if spec.get("jobTemplate") is not None:
+        return _JOB_TEMPLATE
+    if spec.get("template") is not None:
+        return _TEMPLATE
+    return None
+
+
+def pod_template_of(obj: Mapping[str, Any]) -> tuple[KubeObject, KubeObject] | None:
+    """Return ``(pod metadata, pod spec)`` of a Pod or of an object with a pod template.
+
+    Built-in workloads in any API version, and objects of kinds the plugin does not know
+    that carry ``spec.template`` or ``spec.jobTemplate``, are read at their template;
+    anything else returns ``None``. A template the API would not accept raises
+    :class:`WorkloadShapeError` naming the object and the field.
+    """
+    kind = str(obj.get("kind") or "")
+    if kind == "Pod" and _group(obj) == "":
+        metadata, spec = obj.get("metadata"), obj.get("spec")
+    else:
+        path = _template_path(obj)
+        if path is None:
+            return None
+        template = _dig(obj, path)
+        where = ".".join(path)
+        if not isinstance(template, Mapping):
+            raise WorkloadShapeError(
+                f"{describe_object(obj)}: {where} is {template!r}, not a pod template; "
+                "cannot tell what it would run"
+            )
+        metadata, spec = template.get("metadata"), template.get("spec")
+    problems = pod_spec_problems(spec)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        problems.insert(0, f"metadata is {metadata!r}, not a mapping")
+    if problems:
+        raise WorkloadShapeError(
+            f"{describe_object(obj)}: a pod spec the API would not accept, so it cannot be judged: "
+            + "; ".join(problems)
         )
-        yield PodTemplate(
-            owner=owner,
-            metadata=first.get("metadata") or {},
-            spec=first.get("spec") or {},
-            source=first,
-            pods=names,
-            nodes=nodes,
-        )
+    assert isinstance(spec, Mapping)  # noqa: S101 - pod_spec_problems proved it
+    return dict(metadata or {}), dict(spec)
+
+
+# -- rendered manifests ----------------------------------------------------------------------
+
+
+def _rank(obj: Mapping[str, Any]) -> int:
+    kind = str(obj.get("kind") or "")
+    if kind == "Pod":
+        return len(_KIND_ORDER) + 1
+    return _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
+
+
+def _static_objects(view: KubernetesView, namespace: str | None) -> list[KubeObject]:
+    everything = getattr(view, "objects", None)
+    if callable(everything):
+        found: list[KubeObject] = everything(namespace)
+        return found
+    objects: list[KubeObject] = []
+    for resource, _ in _LIVE_CONTROLLERS:
+        objects += view.list(resource, namespace)
+    return objects + view.list(PODS, namespace)
 
 
 def _manifest_templates(
     view: KubernetesView, namespace: str | None, selector: Mapping[str, str] | None
 ) -> Iterator[PodTemplate]:
-    for resource, kind, path in _TEMPLATE_PATHS:
-        for obj in view.list(resource, namespace):
-            template = _dig(obj, path)
-            if not isinstance(template, Mapping):
-                continue
-            metadata = dict(template.get("metadata") or {})
-            if not labels_match(metadata.get("labels"), selector):
-                continue
-            owner_meta = obj.get("metadata") or {}
-            owner = Owner(kind, str(owner_meta.get("name", "")), owner_meta.get("namespace"))
-            yield PodTemplate(owner, metadata, dict(template.get("spec") or {}), obj)
-    for pod in view.list(PODS, namespace):
-        metadata = pod.get("metadata") or {}
+    found = []
+    for index, obj in enumerate(_static_objects(view, namespace)):
+        template = pod_template_of(obj)
+        if template is None:
+            continue
+        metadata, spec = template
         if not labels_match(metadata.get("labels"), selector):
             continue
-        owner = Owner("Pod", str(metadata.get("name", "")), metadata.get("namespace"))
-        yield PodTemplate(owner, metadata, pod.get("spec") or {}, pod)
+        owner_meta = _meta(obj)
+        owner = Owner(str(obj.get("kind")), str(owner_meta.get("name", "")), owner_meta.get("namespace"))
+        found.append((_rank(obj), index, PodTemplate(owner, metadata, spec, obj)))
+    for _, _, judged in sorted(found, key=lambda item: item[:2]):
+        yield judged
+
+
+# -- a live cluster ----------------------------------------------------------------------------
+
+
+def _controller_of(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    for reference in _meta(obj).get("ownerReferences") or []:
+        if isinstance(reference, Mapping) and reference.get("controller"):
+            return str(reference.get("kind", "")), str(reference.get("name", ""))
+    return None
+
+
+def _strip_token(spec: dict[str, Any]) -> None:
+    """Drop the service-account token volume admission adds, and its mounts."""
+    volumes = spec.get("volumes")
+    if not isinstance(volumes, list):
+        return
+    token = {
+        str(v.get("name"))
+        for v in volumes
+        if isinstance(v, Mapping)
+        and str(v.get("name", "")).startswith(_TOKEN_VOLUME_PREFIX)
+        and "projected" in v
+    }
+    if not token:
+        return
+    spec["volumes"] = [v for v in volumes if not (isinstance(v, Mapping) and v.get("name") in token)]
+    for key, _ in _CONTAINER_FIELDS:
+        for container in spec.get(key) or []:
+            mounts = container.get("volumeMounts")
+            if isinstance(mounts, list):
+                container["volumeMounts"] = [
+                    m
+                    for m in mounts
+                    if not (
+                        isinstance(m, Mapping)
+                        and m.get("name") in token
+                        and m.get("mountPath") == _TOKEN_MOUNT
+                    )
+                ]
+
+
+def _pruned(value: Any) -> Any:
+    """Drop null, empty and defaulted values, so that two specs that mean the same compare equal."""
+    if isinstance(value, Mapping):
+        kept = {key: _pruned(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
+
+
+def _comparable(spec: Mapping[str, Any]) -> str:
+    """A pod spec as text, without what the platform adds to every pod it creates."""
+    normal: dict[str, Any] = json.loads(json.dumps(spec))
+    if not normal.get("serviceAccountName") and normal.get("serviceAccount"):
+        normal["serviceAccountName"] = normal["serviceAccount"]  # the API server copies the old field
+    for key in _PER_POD_SPEC_FIELDS:
+        normal.pop(key, None)
+    for key, default in _POD_DEFAULTS.items():
+        if normal.get(key) == default:
+            del normal[key]
+    tolerations = normal.get("tolerations")
+    if isinstance(tolerations, list):
+        normal["tolerations"] = [
+            t
+            for t in tolerations
+            if not (
+                isinstance(t, Mapping)
+                and t.get("key") in _DEFAULT_TOLERATIONS
+                and t.get("effect") == "NoExecute"
+                and t.get("tolerationSeconds") == 300
+            )
+        ]
+    _strip_token(normal)
+    for key, _ in _CONTAINER_FIELDS:
+        for container in normal.get(key) or []:
+            if not isinstance(container, dict):
+                continue
+            container.pop("imagePullPolicy", None)
+            for name, default in _CONTAINER_DEFAULTS.items():
+                if container.get(name) == default:
+                    del container[name]
+    return json.dumps(_pruned(normal), sort_keys=True)
+
+
+def _finished(kind: str, obj: Mapping[str, Any]) -> bool:
+    """Whether a child controller runs nothing any more (an old ReplicaSet, a finished Job)."""
+    spec = obj.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    if kind in ("ReplicaSet", "ReplicationController"):
+        return spec.get("replicas") == 0
+    if kind == "Job":
+        status = obj.get("status")
+        status = status if isinstance(status, Mapping) else {}
+        if status.get("completionTime"):
+            return True
+        return any(
+            isinstance(c, Mapping) and c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+    return False
+
+
+@dataclass
+class _Controller:
+    kind: str
+    obj: KubeObject
+    metadata: KubeObject
+    spec: KubeObject
+    comparable: str
+
+    @property
+    def name(self) -> str:
+        return str(_meta(self.obj).get("name", ""))
+
+    @property
+    def namespace(self) -> str | None:
+        namespace = _meta(self.obj).get("namespace")
+        return str(namespace) if namespace else None
+
+
+@dataclass
+class _Group:
+    owner: Owner
+    metadata: KubeObject
+    spec: KubeObject
+    source: KubeObject
+    running: list[KubeObject] = field(default_factory=list)
+
+    def template(self) -> PodTemplate:
+        names = tuple(str(_meta(pod).get("name", "")) for pod in self.running)
+        nodes = tuple(
+            sorted(
+                {
+                    str(node)
+                    for pod in self.running
+                    if isinstance(pod.get("spec"), Mapping) and (node := pod["spec"].get("nodeName"))
+                }
+            )
+        )
+        return PodTemplate(
+            self.owner, self.metadata, self.spec, self.source, names, nodes, tuple(self.running)
+        )
+
+
+def _live_controllers(
+    view: KubernetesView, namespace: str | None
+) -> dict[tuple[str, str | None, str], _Controller]:
+    controllers: dict[tuple[str, str | None, str], _Controller] = {}
+    for resource, kind in _LIVE_CONTROLLERS:
+        for obj in view.list(resource, namespace):
+            template = pod_template_of({**obj, "kind": kind, "apiVersion": resource.api_version})
+            if template is None:  # pragma: no cover - every kind listed here has a template
+                continue
+            metadata, spec = template
+            found = _Controller(kind, obj, metadata, spec, _comparable(spec))
+            controllers[(kind, found.namespace, found.name)] = found
+    return controllers
+
+
+def _top(controllers: Mapping[tuple[str, str | None, str], _Controller], start: _Controller) -> _Controller:
+    """The controller at the top of ``start``'s owner chain, among the listed ones."""
+    current = start
+    seen = {id(current)}
+    while True:
+        parent = _controller_of(current.obj)
+        above = controllers.get((parent[0], current.namespace, parent[1])) if parent else None
+        if above is None or id(above) in seen:
+            return current
+        seen.add(id(above))
+        current = above
+
+
+def _live_templates(
+    view: KubernetesView, namespace: str | None, selector: Mapping[str, str] | None
+) -> Iterator[PodTemplate]:
+    controllers = _live_controllers(view, namespace)
+    groups: dict[tuple[Owner, str], _Group] = {}
+    selected: set[int] = set()
+    for controller in controllers.values():
+        if _top(controllers, controller) is controller and labels_match(
+            controller.metadata.get("labels"), selector
+        ):
+            owner = Owner(controller.kind, controller.name, controller.namespace)
+            groups[(owner, controller.comparable)] = _Group(
+                owner, controller.metadata, controller.spec, controller.obj
+            )
+            selected.add(id(controller))
+    for controller in controllers.values():
+        top = _top(controllers, controller)
+        if top is controller or _finished(controller.kind, controller.obj):
+            continue
+        if controller.comparable == top.comparable:
+            continue
+        if id(top) not in selected and not labels_match(controller.metadata.get("labels"), selector):
+            continue
+        note = f"{controller.kind}/{controller.name} has another template"
+        owner = Owner(top.kind, top.name, top.namespace, note)
+        groups.setdefault(
+            (owner, controller.comparable),
+            _Group(owner, controller.metadata, controller.spec, controller.obj),
+        )
+    for pod in view.list(PODS, namespace):
+        pod_meta = _meta(pod)
+        where = str(pod_meta["namespace"]) if pod_meta.get("namespace") else None
+        template = pod_template_of({**pod, "kind": "Pod", "apiVersion": "v1"})
+        assert template is not None  # noqa: S101 - a Pod always has a spec
+        metadata, spec = template
+        comparable = _comparable(spec)
+        reference = _controller_of(pod)
+        parent = controllers.get((reference[0], where, reference[1])) if reference else None
+        if parent is not None:
+            top = _top(controllers, parent)
+            if comparable == top.comparable:
+                owner = Owner(top.kind, top.name, top.namespace)
+            elif comparable == parent.comparable and parent is not top:
+                owner = Owner(
+                    top.kind, top.name, top.namespace, f"{parent.kind}/{parent.name} has another template"
+                )
+            else:
+                owner = Owner(top.kind, top.name, top.namespace, "running pods differ from its template")
+            owned = id(top) in selected
+        elif reference is not None:
+            owner, owned = Owner(reference[0], reference[1], where), False
+        else:
+            owner, owned = Owner("Pod", str(pod_meta.get("name", "")), where), False
+        group = groups.get((owner, comparable))
+        if group is None:
+            if not owned and not labels_match(metadata.get("labels"), selector):
+                continue
+            group = groups[(owner, comparable)] = _Group(owner, metadata, spec, pod)
+        group.running.append(pod)
+    for group in groups.values():
+        yield group.template()
+
+
+_Found = tuple[PodTemplate, ...] | EvidenceUnavailable
+_FOUND: weakref.WeakKeyDictionary[Any, dict[tuple[str | None, str], _Found]] = weakref.WeakKeyDictionary()
+
+
+def _memo(view: KubernetesView) -> dict[tuple[str | None, str], _Found] | None:
+    """The templates already found on ``view``: a view lists each kind once, so they never change."""
+    try:
+        return _FOUND.setdefault(view, {})
+    except TypeError:  # a view that cannot be referenced weakly is simply not cached
+        return None
 
 
 def pod_templates(
@@ -241,22 +762,90 @@ def pod_templates(
 ) -> Iterator[PodTemplate]:
     """Yield every pod spec in ``namespace`` (all namespaces when ``None``) whose labels match.
 
-    Live: the running Pods (each listed once per run by the view), replicas with the same
-    spec folded into one template; an owning ReplicaSet of a Deployment is reported as
-    the Deployment. Manifests: the templates of every workload kind and bare Pods.
-    ``selector`` is an equality selector on the pod labels (empty: every pod).
-    A 401/403 on the list propagates as ``EvidenceUnavailable``.
+    Manifests: the template of every object that carries one, and bare Pods. Live: the
+    templates of every controller at the top of its owner chain, the running Pods folded
+    into them, and every Pod that differs from its controller's template or has none.
+    ``selector`` is an equality selector on the pod labels (empty: every pod). A 401/403
+    on a list propagates as ``EvidenceUnavailable``; so does a template of a shape the API
+    would not accept (:class:`WorkloadShapeError`). The answer is worked out once per view.
     """
-    if view.live:
-        yield from _live_templates(view, namespace, selector)
-    else:
-        yield from _manifest_templates(view, namespace, selector)
+    memo = _memo(view)
+    key = (namespace, json.dumps(dict(selector or {}), sort_keys=True))
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        try:
+            if view.live:
+                found = tuple(_live_templates(view, namespace, selector))
+            else:
+                found = tuple(_manifest_templates(view, namespace, selector))
+        except EvidenceUnavailable as exc:
+            found = exc
+        if memo is not None:
+            memo[key] = found
+    if isinstance(found, EvidenceUnavailable):
+        raise found
+    yield from found
+
+
+_OUT_OF_NAMESPACE: weakref.WeakKeyDictionary[Any, dict[str, list[str]]] = weakref.WeakKeyDictionary()
+
+
+def _workloads_by_namespace(view: KubernetesView) -> dict[str, list[str]]:
+    """Every object with a pod spec in the files, by namespace (computed once per view)."""
+    cached = _OUT_OF_NAMESPACE.get(view)
+    if cached is not None:
+        return cached
+    found: dict[str, list[str]] = {}
+    for obj in _static_objects(view, None):
+        try:
+            carries = pod_template_of(obj) is not None
+            reason = ""
+        except WorkloadShapeError:
+            carries, reason = True, " (a pod template of an unknown shape)"
+        if carries:
+            namespace = str(_meta(obj).get("namespace") or "")
+            found.setdefault(namespace, []).append(f"{obj.get('kind')}/{_meta(obj).get('name')}{reason}")
+    _OUT_OF_NAMESPACE[view] = found
+    return found
+
+
+def out_of_scope(
+    view: KubernetesView, namespace: str, selector: Mapping[str, str] | None, limit: int = 10
+) -> list[str]:
+    """Say which workloads :func:`pod_templates` leaves out for ``namespace`` and ``selector``, and why.
+
+    Manifests: every object with a pod spec placed in another namespace, and those in
+    ``namespace`` whose pod labels the selector does not match. Live: those in the
+    namespace the selector does not match (other namespaces are not listed). Each line
+    names up to ``limit`` objects and how many there are.
+    """
+    lines = []
+    if not view.live:
+        by_namespace = _workloads_by_namespace(view)
+        names: list[str] = []
+        total = 0
+        for other, objects in sorted(by_namespace.items()):
+            if other == namespace:
+                continue
+            total += len(objects)
+            names += [f"{name} in {other}" for name in objects[: max(0, limit - len(names))]]
+        if total:
+            more = f" (+{total - len(names)} more)" if total > len(names) else ""
+            lines.append(f"in other namespaces, not the agent's: {', '.join(names)}{more}")
+    if selector:
+        every = list(pod_templates(view, namespace, None))
+        left = [str(t.owner) for t in every if not labels_match(t.labels, selector)]
+        if left:
+            more = f" (+{len(left) - limit} more)" if len(left) > limit else ""
+            lines.append(f"pod labels not matched by the agent selector: {', '.join(left[:limit])}{more}")
+    return lines
 
 
 def agent_pod_templates(view: KubernetesView, policy: Policy) -> Iterator[PodTemplate]:
     """Yield the agent's pod specs: the policy's agent namespace and label selector.
 
-    Manifests without a namespace are placed in the agent namespace by the manifest
-    view, so for ``helm template`` output this is every workload in the files.
+    Manifests without a namespace (or with a null or empty one) are placed in the agent
+    namespace by the manifest view, so for ``helm template`` output this is every
+    workload in the files.
     """
     yield from pod_templates(view, policy.agent.namespace, policy.agent.selector)

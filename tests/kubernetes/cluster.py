@@ -39,6 +39,25 @@ SEED_TIME = "2024-06-01T12:00:00Z"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CONFIG_FILE = "apiserver.cfg"
 _UID_NAMESPACE = uuid.UUID("6f1c8f5e-2d0a-4c55-9d8e-4b7e2c1a9f00")
+LEGACY_VERSIONS = {
+    ("extensions/v1beta1", "Deployment"): "apps/v1",
+    ("extensions/v1beta1", "DaemonSet"): "apps/v1",
+    ("extensions/v1beta1", "ReplicaSet"): "apps/v1",
+    ("extensions/v1beta1", "NetworkPolicy"): "networking.k8s.io/v1",
+    ("extensions/v1beta1", "Ingress"): "networking.k8s.io/v1",
+    ("apps/v1beta1", "Deployment"): "apps/v1",
+    ("apps/v1beta1", "StatefulSet"): "apps/v1",
+    ("apps/v1beta2", "Deployment"): "apps/v1",
+    ("apps/v1beta2", "StatefulSet"): "apps/v1",
+    ("apps/v1beta2", "DaemonSet"): "apps/v1",
+    ("apps/v1beta2", "ReplicaSet"): "apps/v1",
+    ("batch/v1beta1", "CronJob"): "batch/v1",
+}
+"""Objects written in an old API version, and the version the cluster serves them as.
+
+A cluster that accepted them stores one object and serves it in every version of the
+resource; lists of today's version show them.
+"""
 
 
 @dataclass
@@ -183,12 +202,17 @@ class FakeCluster:
     def add(self, obj: KubeObject) -> KubeObject:
         """Store one object, completing its metadata; returns the stored copy."""
         obj = copy.deepcopy(obj)
+        obj["apiVersion"] = LEGACY_VERSIONS.get((str(obj["apiVersion"]), str(obj["kind"])), obj["apiVersion"])
         api_type = self.type_of(str(obj["apiVersion"]), str(obj["kind"]))
         if api_type.kind == "CustomResourceDefinition":
             self._install_crd(obj)
-        metadata = obj.setdefault("metadata", {})
+        if obj.get("metadata") is None:
+            obj["metadata"] = {}
+        metadata = obj["metadata"]
         if api_type.namespaced:
-            metadata.setdefault("namespace", self.default_namespace)
+            if not metadata.get("namespace"):
+                # kubectl and Helm send null and "" as the namespace of the context.
+                metadata["namespace"] = self.default_namespace
         else:
             metadata.pop("namespace", None)
         namespace = metadata.get("namespace", "")

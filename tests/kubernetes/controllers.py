@@ -6,8 +6,10 @@ CronJob -> Job -> Pod), with the real naming and labels, scheduled on nodes, run
 ready, carrying the defaults and the service-account token volume the API server adds.
 
 A workload gets no pods when the scenario already holds pods it owns, when its
-``spec.replicas`` is 0, or when ``apiserver.cfg`` says ``pods = false``. A DaemonSet whose
-``status.numberReady`` is set has only that many ready pods.
+``spec.replicas`` is 0, when it is a suspended CronJob or Job (``spec.suspend: true``: a
+CronJob between runs), or when ``apiserver.cfg`` says ``pods = false``. A DaemonSet whose
+``status.numberReady`` is set has only that many ready pods. ReplicationControllers
+create their pods directly, as the replication manager does.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def _owner_reference(api_version: str, obj: KubeObject) -> KubeObject:
 
 
 def default_pod_spec(spec: KubeObject) -> KubeObject:
-    """A pod spec with the fields the API server defaults."""
+    """A pod spec with the fields the API server defaults (a spec of another shape is kept as it is)."""
+    if not isinstance(spec, dict):
+        return copy.deepcopy(spec)
     spec = copy.deepcopy(spec)
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("dnsPolicy", "ClusterFirst")
@@ -55,7 +59,10 @@ def default_pod_spec(spec: KubeObject) -> KubeObject:
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("securityContext", {})
     for key in ("initContainers", "containers"):
-        for container in spec.get(key) or []:
+        items = spec.get(key)
+        for container in items if isinstance(items, list) else []:
+            if not isinstance(container, dict):
+                continue
             image = str(container.get("image", ""))
             tag = image.rsplit("/", 1)[-1]
             untagged_or_latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
@@ -69,6 +76,8 @@ def default_pod_spec(spec: KubeObject) -> KubeObject:
 def _admit_pod(cluster: FakeCluster, pod: KubeObject) -> None:
     """Service-account admission: default account and its projected token volume."""
     spec = pod["spec"]
+    if not isinstance(spec, dict) or not isinstance(spec.get("volumes") or [], list):
+        return
     namespace = pod["metadata"]["namespace"]
     account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     spec["serviceAccountName"] = spec["serviceAccount"] = account
@@ -79,7 +88,9 @@ def _admit_pod(cluster: FakeCluster, pod: KubeObject) -> None:
     if not automount:
         return
     volume_name = f"kube-api-access-{_hash(pod['metadata']['name'], 5)}"
-    spec.setdefault("volumes", []).append(
+    if spec.get("volumes") is None:
+        spec["volumes"] = []
+    spec["volumes"].append(
         {
             "name": volume_name,
             "projected": {
@@ -110,7 +121,10 @@ def _admit_pod(cluster: FakeCluster, pod: KubeObject) -> None:
         }
     )
     for key in ("initContainers", "containers"):
-        for container in spec.get(key) or []:
+        items = spec.get(key)
+        for container in items if isinstance(items, list) else []:
+            if not isinstance(container, dict) or not isinstance(container.get("volumeMounts", []), list):
+                continue
             mounts = container.setdefault("volumeMounts", [])
             if not any(mount.get("mountPath") == TOKEN_MOUNT for mount in mounts):
                 mounts.append({"name": volume_name, "mountPath": TOKEN_MOUNT, "readOnly": True})
@@ -122,6 +136,12 @@ def _pod_status(pod: KubeObject, node: KubeObject | None, ready: bool, index: in
     if node is not None:
         addresses = (node.get("status") or {}).get("addresses") or []
         host_ip = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), "")
+    if node is None:  # no node fits: the scheduler leaves the pod pending
+        return {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+            "qosClass": "BestEffort",
+        }
     state = {"running": {"startedAt": pod["metadata"]["creationTimestamp"]}}
     flag = "True" if ready else "False"
     return {
@@ -139,8 +159,8 @@ def _pod_status(pod: KubeObject, node: KubeObject | None, ready: bool, index: in
         "containerStatuses": [
             {
                 "name": container.get("name", ""),
-                "image": container.get("image", ""),
-                "imageID": f"{container.get('image', '')}@sha256:{_hash(container.get('image', ''), 20)}",
+                "image": str(container.get("image") or ""),
+                "imageID": f"{container.get('image') or ''}@sha256:{_hash(str(container.get('image') or ''), 20)}",
                 "ready": ready,
                 "started": ready,
                 "restartCount": 0,
@@ -186,6 +206,8 @@ class _Scheduler:
         node: KubeObject | None = None,
         ready: bool = True,
     ) -> None:
+        if not isinstance(template, dict) or not isinstance(template.get("spec") or {}, dict):
+            return  # the API server would have refused the workload: it runs nothing
         metadata = copy.deepcopy(template.get("metadata") or {})
         labels = {**(metadata.get("labels") or {}), **extra_labels}
         spec = default_pod_spec(template.get("spec") or {})
@@ -287,6 +309,8 @@ def run_controllers(cluster: FakeCluster) -> None:
         _cronjob(cluster, workload, owned)
     for workload in cluster.objects("apps", "replicasets"):
         _replicaset(cluster, scheduler, workload, owned)
+    for workload in cluster.objects("", "replicationcontrollers"):
+        _replication_controller(cluster, scheduler, workload, owned)
     for workload in cluster.objects("batch", "jobs"):
         _job(cluster, scheduler, workload, owned)
     for pod in cluster.objects("", "pods"):
@@ -367,6 +391,26 @@ def _replicaset(
         scheduler.create_pod(name, replica_set["metadata"]["namespace"], template, replica_set, "apps/v1", {})
 
 
+def _replication_controller(
+    cluster: FakeCluster, scheduler: _Scheduler, controller: KubeObject, owned: set[tuple[str, str, str]]
+) -> None:
+    replicas = _replicas(controller)
+    controller.setdefault("status", {"replicas": replicas, "readyReplicas": replicas})
+    if not _spawns(cluster, controller, owned):
+        return
+    template = (controller.get("spec") or {}).get("template") or {}
+    name = controller["metadata"]["name"]
+    for index in range(replicas):
+        scheduler.create_pod(
+            f"{name}-{_hash(name + str(index), 5)}",
+            controller["metadata"]["namespace"],
+            template,
+            controller,
+            "v1",
+            {},
+        )
+
+
 def _statefulset(
     cluster: FakeCluster, scheduler: _Scheduler, statefulset: KubeObject, owned: set[tuple[str, str, str]]
 ) -> None:
@@ -437,7 +481,7 @@ def _daemonset(
 
 
 def _cronjob(cluster: FakeCluster, cronjob: KubeObject, owned: set[tuple[str, str, str]]) -> None:
-    if not _spawns(cluster, cronjob, owned):
+    if not _spawns(cluster, cronjob, owned) or (cronjob.get("spec") or {}).get("suspend") is True:
         return
     job_template = (cronjob.get("spec") or {}).get("jobTemplate") or {}
     namespace = cronjob["metadata"]["namespace"]
@@ -463,6 +507,9 @@ def _job(
 ) -> None:
     spec = job.setdefault("spec", {})
     template = spec.get("template") or {}
+    if spec.get("suspend") is True:
+        job.setdefault("status", {})
+        return
     job.setdefault("status", {"active": 1, "startTime": job["metadata"]["creationTimestamp"]})
     if not _spawns(cluster, job, owned):
         return
@@ -485,6 +532,8 @@ def _job(
 
 def _bare_pod(cluster: FakeCluster, scheduler: _Scheduler, pod: KubeObject) -> None:
     pod["spec"] = default_pod_spec(pod.get("spec") or {})
+    if not isinstance(pod["spec"], dict):
+        return
     node = None
     if pod["spec"].get("nodeName"):
         node = cluster.get("", "nodes", "", pod["spec"]["nodeName"])

@@ -131,6 +131,14 @@ def test_each_kind_is_listed_once_however_many_pods(
         view.list(SECRETS, "bulk")
     lists = [(r.path, r.verb) for r in server.request_log]
     assert lists == [
+        # What the controllers will run: one list per controller kind, then what runs now.
+        ("/apis/apps/v1/namespaces/bulk/deployments", "list"),
+        ("/apis/apps/v1/namespaces/bulk/statefulsets", "list"),
+        ("/apis/apps/v1/namespaces/bulk/daemonsets", "list"),
+        ("/apis/apps/v1/namespaces/bulk/replicasets", "list"),
+        ("/api/v1/namespaces/bulk/replicationcontrollers", "list"),
+        ("/apis/batch/v1/namespaces/bulk/jobs", "list"),
+        ("/apis/batch/v1/namespaces/bulk/cronjobs", "list"),
         ("/api/v1/namespaces/bulk/pods", "list"),
         ("/api/v1/namespaces/bulk/configmaps", "list"),
         ("/api/v1/namespaces/bulk/secrets", "list"),
@@ -156,10 +164,15 @@ def test_replicas_fold_into_one_template_per_owner(
         "Deployment/agent in namespace atlan-agent",
         "StatefulSet/cache in namespace atlan-agent",
         "Pod/debug in namespace atlan-agent",
-        "Job/rotate-28619760 in namespace atlan-agent",
+        # The top of the owner chain, not the Job it created for this run.
+        "CronJob/rotate in namespace atlan-agent",
     }
+    (job_pod,) = templates["CronJob/rotate in namespace atlan-agent"].pods
+    assert job_pod.startswith("rotate-28619760-")
     agent = templates["Deployment/agent in namespace atlan-agent"]
+    assert agent.source["kind"] == "Deployment"
     assert len(agent.pods) == 3
+    assert [p["metadata"]["name"] for p in agent.running] == list(agent.pods)
     assert agent.nodes == ("worker-a", "worker-b")
     kinds = [kind for kind, _ in containers(agent.spec)]
     assert kinds == ["initContainer", "container"]

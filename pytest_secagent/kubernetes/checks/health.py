@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_secagent.evidence import Evidence
-from pytest_secagent.kubernetes.checks.scope import age_days, agent_scope, agent_templates, parse_time
-from pytest_secagent.kubernetes.resources import PODS
+from pytest_secagent.kubernetes.checks.scope import age_days, agent_scope, parse_time
+from pytest_secagent.kubernetes.checks.workload import judged_templates
 from pytest_secagent.kubernetes.view import KubernetesView
 from pytest_secagent.kubernetes.workloads import containers
 from pytest_secagent.policy.model import Policy
@@ -45,6 +45,17 @@ def _ready(pod: Mapping[str, Any]) -> bool:
     return any(_map(c).get("type") == "Ready" and _map(c).get("status") == "True" for c in conditions)
 
 
+def _desired_pods(kind: str, workload: Mapping[str, Any]) -> int:
+    """How many pods a long-running controller asks for (0 for anything else)."""
+    if kind == "DaemonSet":
+        wanted = _map(workload.get("status")).get("desiredNumberScheduled")
+        return wanted if isinstance(wanted, int) else 0
+    if kind in ("Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"):
+        replicas = _map(workload.get("spec")).get("replicas")
+        return 1 if replicas is None else replicas if isinstance(replicas, int) else 0
+    return 0
+
+
 def check_probes(
     view: KubernetesView,
     policy: Policy,
@@ -55,16 +66,12 @@ def check_probes(
     """SA-LOG-005: long-running agent containers have liveness and readiness probes.
 
     On a live cluster each agent pod must also be Ready with fewer than five restarts in
-    the last day. Pods of Jobs and CronJobs run to completion and are only recorded.
+    the last day, and a controller that asks for pods must have some running. Pods of
+    Jobs and CronJobs run to completion and are only recorded.
     """
     scope = agent_scope(policy, namespace)
     now = now or dt.datetime.now(dt.timezone.utc)
-    templates = agent_templates(view, scope)
-    pods = (
-        {str(_map(p.get("metadata")).get("name")): p for p in view.list(PODS, scope.namespace)}
-        if view.live
-        else {}
-    )
+    templates = judged_templates(view, scope, evidence)
     for template in templates:
         if template.owner.kind in BATCH_OWNERS:
             evidence.observe(f"{template.owner}", "runs to completion: no probes needed")
@@ -79,8 +86,16 @@ def check_probes(
                 actual="missing " + ", ".join(missing) if missing else "both defined",
                 ok=not missing,
             )
-        for pod_name in template.pods:
-            pod = pods.get(pod_name, {})
+        desired = _desired_pods(template.owner.kind, template.source)
+        if view.live and not template.owner.note and not template.running and desired:
+            evidence.expect(
+                f"{template.owner}: running pods",
+                expected=f"{desired} Ready",
+                actual="none running",
+                ok=False,
+            )
+        for pod in template.running:
+            pod_name = str(_map(pod.get("metadata")).get("name"))
             restarts = _recent_restarts(pod, now)
             ready = _ready(pod)
             evidence.expect(

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_secagent.evidence import Evidence
-from pytest_secagent.kubernetes.checks.scope import agent_containers, agent_scope, agent_templates
+from pytest_secagent.kubernetes.checks.scope import agent_containers, agent_scope
+from pytest_secagent.kubernetes.checks.workload import judged_templates
 from pytest_secagent.kubernetes.view import KubernetesView
+from pytest_secagent.oci_reference import digest_problem
 from pytest_secagent.policy.model import Policy
 
 __all__ = ["ImageRef", "check_image_sources", "parse_image", "registry_allowed"]
@@ -34,8 +36,10 @@ class ImageRef:
 
 def _split_registry(name: str) -> tuple[str, str]:
     first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry = DOCKER_HUB if first in _DOCKER_HUB_ALIASES else first
+    if rest and ("." in first or ":" in first or first.lower() == "localhost"):
+        # A registry is a host name: DNS does not tell PUBLIC.ECR.AWS from public.ecr.aws.
+        host = first.lower()
+        registry = DOCKER_HUB if host in _DOCKER_HUB_ALIASES else host
         return registry, rest
     return DOCKER_HUB, name
 
@@ -44,7 +48,8 @@ def parse_image(reference: str) -> ImageRef:
     """Parse an image reference as the container runtime would resolve it.
 
     ``agent`` is ``docker.io/library/agent``; ``atlanhq/agent`` is ``docker.io/atlanhq/agent``;
-    ``index.docker.io`` and ``registry-1.docker.io`` are Docker Hub too.
+    ``index.docker.io`` and ``registry-1.docker.io`` are Docker Hub too. The registry host is
+    compared in lower case (it is a DNS name); the repository path is kept as written.
     """
     name, _, digest = reference.strip().partition("@")
     tag = None
@@ -87,11 +92,12 @@ def check_image_sources(
     """SA-RUNTIME-011: images from allowed registries, pinned by digest, never ``latest``.
 
     The reference itself must carry the ``@sha256:`` digest when the policy requires
-    digests (a tag can move between restarts); on a live cluster the digest the node
+    digests (a tag can move between restarts): ``sha256:`` and exactly 64 lower-case hex
+    digits, anything shorter names no content. On a live cluster the digest the node
     actually pulled is recorded as well.
     """
     registries = policy.registries
-    templates = agent_templates(view, agent_scope(policy, namespace))
+    templates = judged_templates(view, agent_scope(policy, namespace), evidence)
     for ref in agent_containers(templates):
         reference = str(ref.container.get("image") or "")
         if not reference:
@@ -101,8 +107,10 @@ def check_image_sources(
         problems = []
         if not registry_allowed(image, registries.allowed):
             problems.append(f"registry {image.name} not in the allow-list")
-        if registries.require_digest and not (image.digest or "").startswith("sha256:"):
-            problems.append("not pinned by @sha256 digest")
+        pin_problem = digest_problem(image.digest)
+        if registries.require_digest and pin_problem is not None:
+            detail = f": {pin_problem}" if image.digest else ""
+            problems.append(f"not pinned by @sha256 digest{detail}")
         if image.tag == "latest" or (image.tag is None and image.digest is None):
             problems.append("uses the latest tag")
         evidence.expect(
@@ -116,8 +124,11 @@ def check_image_sources(
             actual="; ".join(problems) or "as expected",
             ok=not problems,
         )
-        if view.live:
-            status = ref.template.source.get("status")
-            image_id = _image_ids(status if isinstance(status, Mapping) else {}).get(ref.name)
-            if image_id:
-                evidence.observe(f"{ref.label}: running image", image_id)
+        running = {
+            image_id
+            for pod in ref.template.running
+            if (status := pod.get("status")) is not None
+            and (image_id := _image_ids(status if isinstance(status, Mapping) else {}).get(ref.name))
+        }
+        if running:
+            evidence.observe(f"{ref.label}: running image", ", ".join(sorted(running)))

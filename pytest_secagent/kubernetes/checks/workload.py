@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks.scope import (
+    AgentScope,
     ContainerRef,
     agent_containers,
     agent_scope,
@@ -23,7 +24,7 @@ from pytest_secagent.kubernetes.checks.scope import (
 from pytest_secagent.kubernetes.pss import RESTRICTED_VOLUME_SOURCES, RULES, Level, evaluate
 from pytest_secagent.kubernetes.resources import LIMIT_RANGES
 from pytest_secagent.kubernetes.view import KubernetesView
-from pytest_secagent.kubernetes.workloads import PodTemplate, containers
+from pytest_secagent.kubernetes.workloads import PodTemplate, containers, out_of_scope
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "check_read_only_root",
     "check_resource_limits",
     "check_socket_mounts",
+    "judged_templates",
     "mounts_engine_socket",
 ]
 
@@ -84,8 +86,25 @@ def _map(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def judged_templates(view: KubernetesView, scope: AgentScope, evidence: Evidence) -> list[PodTemplate]:
+    """Return the agent's pod specs, and record which workloads are left out and why.
+
+    Nothing of a manifest set drops out silently: objects in other namespaces and those
+    the agent selector does not match are named in an ``observe`` line.
+    """
+    templates = agent_templates(view, scope)
+    for line in out_of_scope(view, scope.namespace, scope.selector):
+        evidence.observe("workloads not judged", line)
+    return templates
+
+
 def _volumes(template: PodTemplate) -> list[Mapping[str, Any]]:
     return [_map(v) for v in template.spec.get("volumes") or []]
+
+
+def _sources(volume: Mapping[str, Any]) -> list[str]:
+    """The volume's source fields; a null one is absent (the API defaults such a volume to emptyDir)."""
+    return [key for key, value in volume.items() if key != "name" and value is not None]
 
 
 def _is_socket_or_its_folder(normal: str) -> bool:
@@ -110,8 +129,8 @@ def mounts_engine_socket(path: str) -> bool:
 def _socket_volumes(template: PodTemplate) -> list[str]:
     found = []
     for volume in _volumes(template):
-        path = str(_map(volume.get("hostPath")).get("path", ""))
-        if "hostPath" in volume and mounts_engine_socket(path):
+        path = str(_map(volume.get("hostPath")).get("path") or "")
+        if volume.get("hostPath") is not None and mounts_engine_socket(path):
             found.append(f"volume {volume.get('name')} hostPath {path}")
     return found
 
@@ -120,7 +139,7 @@ def check_socket_mounts(
     view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
 ) -> None:
     """SA-RUNTIME-004: no agent pod mounts a container-engine socket from the host."""
-    for template in agent_templates(view, agent_scope(policy, namespace)):
+    for template in judged_templates(view, agent_scope(policy, namespace), evidence):
         found = _socket_volumes(template)
         evidence.expect(
             f"{template.owner}: container-engine socket mounts",
@@ -134,7 +153,7 @@ def check_non_root(
     view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
 ) -> None:
     """SA-RUNTIME-006: every agent container runs as a non-root user and group."""
-    templates = agent_templates(view, agent_scope(policy, namespace))
+    templates = judged_templates(view, agent_scope(policy, namespace), evidence)
     for ref in agent_containers(templates):
         non_root = effective_security(ref, "runAsNonRoot")
         user = effective_security(ref, "runAsUser")
@@ -185,7 +204,7 @@ def check_privileges(
     pods: the rules this control owns fail it; the others are warnings naming the control
     that fails on them (SA-RUNTIME-006 for the user, SA-RUNTIME-009 for host access).
     """
-    templates = agent_templates(view, agent_scope(policy, namespace))
+    templates = judged_templates(view, agent_scope(policy, namespace), evidence)
     for ref in agent_containers(templates):
         problems = _privilege_problems(ref)
         evidence.expect(
@@ -221,7 +240,7 @@ def check_read_only_root(
     view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
 ) -> None:
     """SA-RUNTIME-008: every agent container has a read-only root filesystem."""
-    templates = agent_templates(view, agent_scope(policy, namespace))
+    templates = judged_templates(view, agent_scope(policy, namespace), evidence)
     for ref in agent_containers(templates):
         value = ref.security_context.get("readOnlyRootFilesystem")
         evidence.expect(
@@ -239,14 +258,14 @@ def _host_problems(template: PodTemplate) -> tuple[list[str], list[str]]:
     deferred = []
     for volume in _volumes(template):
         name = volume.get("name")
-        if "hostPath" in volume:
-            path = str(_map(volume.get("hostPath")).get("path", ""))
+        if volume.get("hostPath") is not None:
+            path = str(_map(volume.get("hostPath")).get("path") or "")
             if path and _is_socket_or_its_folder(posixpath.normpath(path)):
                 deferred.append(f"volume {name} hostPath {path}")
             else:
                 problems.append(f"volume {name} hostPath {path}")
             continue
-        sources = [key for key in volume if key != "name"]
+        sources = _sources(volume)
         if sources and not any(source in RESTRICTED_VOLUME_SOURCES for source in sources):
             problems.append(f"volume {name} of type {sources[0]}")
     for _, container in containers(spec):
@@ -268,7 +287,7 @@ def check_host_isolation(
     A hostPath that mounts a container-engine socket is SA-RUNTIME-004's finding; it is
     noted here but does not fail this control twice.
     """
-    for template in agent_templates(view, agent_scope(policy, namespace)):
+    for template in judged_templates(view, agent_scope(policy, namespace), evidence):
         problems, deferred = _host_problems(template)
         evidence.expect(
             f"{template.owner}: host access",
@@ -307,19 +326,19 @@ def check_resource_limits(
     """SA-RUNTIME-010: every agent container has CPU and memory limits.
 
     Pod-level limits cover every container. Ephemeral containers cannot declare resources,
-    so without pod-level limits they are a warning. In manifests, a LimitRange of the
-    namespace with default limits covers containers that set none (a live pod already
-    carries what the LimitRange filled in).
+    so without pod-level limits they are a warning. A LimitRange of the namespace with
+    default limits covers containers that set none: its admission fills them into every
+    pod the controllers create (a live pod already carries them; a template does not).
     """
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
+    templates = judged_templates(view, scope, evidence)
     defaults: tuple[set[str], list[str]] | None = None
     for ref in agent_containers(templates):
         pod_limits = _limits(ref.template.spec.get("resources"))
         limits = {**_limits(ref.container.get("resources")), **pod_limits}
         missing = [key for key in ("cpu", "memory") if not limits.get(key)]
         actual = ", ".join(f"{k}={limits[k]}" for k in ("cpu", "memory") if limits.get(k)) or "none"
-        if missing and not view.live:
+        if missing:
             if defaults is None:
                 defaults = _limit_range_defaults(view, scope.namespace)
             if not set(missing) - defaults[0]:

@@ -6,6 +6,7 @@ from pytest_secagent.evidence import Evidence
 from pytest_secagent.host.engine.checks.common import record_missing
 from pytest_secagent.host.engine.images import matches_prefix, parse_reference
 from pytest_secagent.host.engine.snapshot import AgentContainers
+from pytest_secagent.oci_reference import digest_problem
 from pytest_secagent.policy.model import RegistriesSection
 
 __all__ = ["check_image_provenance"]
@@ -16,8 +17,9 @@ def check_image_provenance(
 ) -> None:
     """SA-RUNTIME-011: each agent image is allowed, pinned and not ``latest``.
 
-    The reference lies under an allowed registry prefix, names a sha256 digest (when
-    ``registries.require_digest``) and is not tagged, or implicitly, ``latest``.
+    The reference lies under an allowed registry prefix, names a complete sha256 digest
+    (``sha256:`` and 64 lower-case hex digits, when ``registries.require_digest``) and is
+    not tagged, or implicitly, ``latest``.
     """
     record_missing(agents, evidence)
     allowed = list(registries.allowed)
@@ -35,11 +37,12 @@ def check_image_provenance(
             ok=any(matches_prefix(reference, prefix) for prefix in allowed),
         )
         if registries.require_digest:
+            problem = digest_problem(reference.digest)
             evidence.expect(
                 f"{name}: pinned by digest",
-                expected="@sha256:...",
-                actual=reference.digest or "no digest",
-                ok=reference.pinned,
+                expected="@sha256: and 64 lower-case hex digits",
+                actual=reference.digest if problem is None else problem,
+                ok=problem is None,
             )
         tag = reference.effective_tag
         evidence.expect(
