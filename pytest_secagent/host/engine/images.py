@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_secagent.oci_reference import is_sha256_digest
+
 __all__ = ["DEFAULT_REGISTRY", "ImageReference", "matches_prefix", "normalize_prefix", "parse_reference"]
 
 DEFAULT_REGISTRY = "docker.io"
@@ -31,8 +33,8 @@ class ImageReference:
 
     @property
     def pinned(self) -> bool:
-        """Whether the reference names its content by a sha256 digest."""
-        return self.digest is not None and self.digest.startswith("sha256:")
+        """Whether the reference names its content by a complete sha256 digest (64 hex digits)."""
+        return is_sha256_digest(self.digest)
 
     @property
     def effective_tag(self) -> str | None:

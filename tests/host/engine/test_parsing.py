@@ -240,7 +240,8 @@ def test_image_references(reference: str, repository: str, tag: str | None, dige
 def test_untagged_references_mean_latest_unless_pinned() -> None:
     assert parse_reference("atlanhq/agent").effective_tag == "latest"
     assert parse_reference("atlanhq/agent@sha256:ab").effective_tag is None
-    assert parse_reference("atlanhq/agent@sha256:ab").pinned
+    assert not parse_reference("atlanhq/agent@sha256:ab").pinned
+    assert parse_reference("atlanhq/agent@sha256:" + "0" * 64).pinned
 
 
 @pytest.mark.parametrize(
