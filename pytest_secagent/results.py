@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from pytest_secagent import waivers
-from pytest_secagent.evidence import Evidence
+from pytest_secagent.evidence import ControlFailed, Evidence
+from pytest_secagent.finding import FindingRepr, evidence_lines, headline_for_failure
 from pytest_secagent.keys import BINDING_KEY, DETAIL_KEY, EVIDENCE_KEY, OUTCOME_KEY
 from pytest_secagent.markers import ControlBinding
 from pytest_secagent.model import Outcome
@@ -185,6 +186,55 @@ class ResultRecorder:
         item.stash[DETAIL_KEY] = f"could not verify {binding.control.id} on {where}: {reason}"
         return True
 
+    def _finding(
+        self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
+        binding: ControlBinding,
+    ) -> FindingRepr:
+        """The failed report's body: the one-line finding, the evidence, then Python if needed.
+
+        A failure message may quote observed values: credentials are masked in it too, and
+        what a target sent is escaped so that it cannot act on the reader's terminal.
+        """
+        original = report.longrepr
+        crash = getattr(getattr(original, "reprcrash", None), "message", None)
+        text = str(original)
+        if not isinstance(original, str):
+            text = self._redact(text)
+        text = printable(text, MAX_LONGREPR_LENGTH, lines=True)
+        evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
+        control = binding.control
+        style = str(item.config.getoption("tbstyle", "auto"))
+        long_traceback = style == "long"
+        verbose = int(item.config.getoption("verbose", 0) or 0) > 0
+        outcome = item.stash.get(OUTCOME_KEY, None)
+        if outcome is Outcome.ERROR:
+            headline = printable(self._redact(str(item.stash.get(DETAIL_KEY, "")))) or text.splitlines()[0]
+            # Our own reasons are the headline; a traceback is kept only for internal errors.
+            block = "" if isinstance(original, str) and not _has_traceback(text) else text
+            if isinstance(original, str) and _has_traceback(text):
+                block = text.partition("\n\n")[2]
+        else:
+            own = isinstance(original, str)
+            fallback = text if own else printable(self._redact(crash or ""), MAX_LONGREPR_LENGTH, lines=True)
+            headline = headline_for_failure(_where(item, binding), control.severity.value, evidence, fallback)
+            if own:
+                block = text  # our own words: no evidence was recorded, or a part could not be verified
+            elif call.excinfo is not None and call.excinfo.errisinstance(ControlFailed):
+                block = text if long_traceback else ""
+            else:
+                block = text if long_traceback else fallback  # a plain assertion: its comparison
+        path, lineno, _ = report.location
+        return FindingRepr(
+            headline,
+            evidence_lines=evidence_lines(evidence, verbose=verbose),
+            remediation=control.remediation,
+            references=control.references,
+            traceback=block,
+            path=str(path),
+            lineno=(lineno or 0) + 1,
+            style=style,
+        )
+
     def _settle_partial(self, item: pytest.Item, report: pytest.TestReport, binding: ControlBinding) -> None:
         """A pass with parts this target cannot show is ``partial``; strict evidence fails it."""
         evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
@@ -235,12 +285,8 @@ class ResultRecorder:
             item.stash[OUTCOME_KEY] = _skip_outcome(reason)
             item.stash[DETAIL_KEY] = reason
         if report.failed:
-            # A failure message may quote observed values: mask credentials in it too, and
-            # escape what a target sent so that it cannot act on the reader's terminal.
-            longrepr = str(report.longrepr)
-            if not isinstance(report.longrepr, str):
-                longrepr = self._redact(longrepr)
-            report.longrepr = printable(longrepr, MAX_LONGREPR_LENGTH, lines=True)
+            # pytest prints any object with toterminal() and reads reprcrash for -ra and JUnit.
+            report.longrepr = self._finding(item, report, call, binding)  # type: ignore[assignment]
         elif report.skipped and isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
             path, lineno, message = report.longrepr
             report.longrepr = (path, lineno, printable(self._redact(str(message))))
@@ -311,6 +357,10 @@ def _waiver_properties(waiver: dict[str, Any] | None) -> list[tuple[str, object]
         ("waiver_target", waiver["target"]),
         ("waiver_entry", waiver["entry"]),
     ]
+
+
+def _has_traceback(text: str) -> bool:
+    return "Traceback" in text or "\n\n" in text
 
 
 def _where(item: pytest.Item, binding: ControlBinding) -> str:
