@@ -20,6 +20,7 @@ from pytest_secagent.model import Severity
 from pytest_secagent.policy import LoadedPolicy, PolicyError, load_policy
 from pytest_secagent.redaction import Redactor
 from pytest_secagent.targets import PolicyTarget, Target, TargetError, parse_target
+from pytest_secagent.targets.preflight import target_problem
 from pytest_secagent.textfile import file_problem
 from pytest_secagent.waivers import WaiverError, WaiverSet, load_waivers
 
@@ -58,6 +59,12 @@ USAGE_MISSING_SSH_CONFIG = (
     "{option}: ssh configuration {path} {problem}; give the path of an ssh_config file, or "
     "leave the option out to use ~/.ssh/config"
 )
+USAGE_UNMATCHED_CONTROL_PATTERN = (
+    "{option}: {value!r} matches no control of the catalog; control IDs look like SA-NET-007, "
+    "patterns like 'SA-RUNTIME-*' (case matters); `secagent controls` or the README lists them"
+)
+USAGE_UNUSABLE_TARGET = "{option}: target {target}: {problem}"
+WARNING_EMPTY_POLICY = "secagent: the policy file {source} is empty; the built-in defaults apply"
 USAGE_BAD_REDACT = "secagent_redact: {value!r} is not a valid regular expression: {error}"
 USAGE_MISSING_WAIVERS = (
     "{option}: waiver file {path} {problem}; give the path of a YAML waiver file "
@@ -412,6 +419,15 @@ def _waivers(config: pytest.Config, loaded: LoadedPolicy) -> WaiverSet | None:
         raise pytest.UsageError(USAGE_BAD_WAIVERS.format(error=exc)) from None
 
 
+def _has_content(path: Path) -> bool:
+    """Whether a policy file holds anything but blank lines and comments."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True
+    return any(line.strip() and not line.strip().startswith("#") for line in text.splitlines())
+
+
 def _flag(config: pytest.Config, name: str) -> bool:
     option = config.getoption(name)
     return bool(option) if option is not None else bool(config.getini(name))
@@ -437,6 +453,21 @@ def resolve_settings(config: pytest.Config) -> Settings:
         targets = _targets(run.targets, f"{loaded.source}: run.targets")
         sources["targets"] = "policy file" if run.targets else "none"
 
+    base = Path(config.invocation_params.dir)
+    for target in targets:
+        problem = target_problem(target, base=base)
+        if problem is not None:
+            option = {"command line": "--secagent-target", "ini": "secagent_targets (ini)"}.get(
+                sources["targets"], f"{loaded.source}: run.targets"
+            )
+            raise pytest.UsageError(
+                USAGE_UNUSABLE_TARGET.format(option=option, target=target.uri, problem=problem)
+            )
+    if path is not None and not _has_content(path):
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(WARNING_EMPTY_POLICY.format(source=loaded.source)), stacklevel=2
+        )
+
     cli_timeout = config.getoption("secagent_timeout")
     ini_timeout = config.getini("secagent_timeout")
     if cli_timeout is not None:
@@ -451,10 +482,15 @@ def resolve_settings(config: pytest.Config) -> Settings:
         _split_patterns(cli_controls) if cli_controls
         else _split_patterns(config.getini("secagent_controls")) or list(run.controls)
     )
+    catalog_ids = [control.id for control in load_catalog()]
     for pattern in patterns:
         if not _CONTROL_PATTERN.match(pattern):
             raise pytest.UsageError(
                 USAGE_BAD_CONTROL_PATTERN.format(option="--secagent-controls", value=pattern)
+            )
+        if not any(fnmatch.fnmatchcase(control_id, pattern) for control_id in catalog_ids):
+            raise pytest.UsageError(
+                USAGE_UNMATCHED_CONTROL_PATTERN.format(option="--secagent-controls", value=pattern)
             )
 
     cli_sections = config.getoption("secagent_sections")

@@ -68,7 +68,7 @@ def test_not_a_control():
 """
 
 
-def make_run(pytester: pytest.Pytester, *bodies: str, policy: str = "") -> None:
+def make_run(pytester: pytest.Pytester, *bodies: str, policy: str = "version: 1\n") -> None:
     """Write the policy file and one test module holding the given control tests."""
     pytester.makefile(".yaml", policy=policy)
     pytester.makepyfile(test_controls=HEADER + "".join(bodies))

@@ -38,6 +38,10 @@ def test_tls(secagent_target, secagent_evidence):
 
 def test_a_pod_named_like_a_script_appears_escaped(pytester: pytest.Pytester) -> None:
     make_run(pytester, XSS_FAIL, XSS_TARGET)
+    # A manifests target must exist at start: a file whose path reads like markup.
+    rendered = pytester.path / XSS_POD
+    rendered.parent.mkdir(parents=True)
+    rendered.write_text("{}\n", encoding="utf-8")
     result = pytester.runpytest(*BASE_ARGS, f"--secagent-target=manifests://{XSS_POD}", "--html=report.html")
     result.assert_outcomes(passed=1, failed=1)
     report = pytester.path / "report.html"
