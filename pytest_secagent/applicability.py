@@ -2,23 +2,58 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
+
 import pytest
 
 from pytest_secagent.catalog import load_catalog
 from pytest_secagent.markers import MARKER_NAME, ControlBinding, ControlMarkerError, resolve_marker
+from pytest_secagent.model import Control, Severity
 from pytest_secagent.options import SETTINGS_KEY
 from pytest_secagent.targets import TargetKind
 
-__all__ = ["binding_for", "parametrize_targets"]
+__all__ = ["TESTINFRA_MODE", "TESTINFRA_SECTION", "binding_for", "parametrize_targets"]
 
 TARGET_FIXTURE = "secagent_target"
 NOT_APPLICABLE_ID = "not-applicable"
+#: testinfra's fixture: an unmarked test that uses it is a host check of its own.
+TESTINFRA_FIXTURE = "host"
+#: The report section of such checks.
+TESTINFRA_SECTION = "Host checks (testinfra)"
+#: The control mode that marks them: their assertions are their evidence.
+TESTINFRA_MODE = "testinfra"
 
 
-def binding_for(node: pytest.Item | pytest.Function, name: str) -> ControlBinding | None:
-    """The validated control binding of a marked test, or ``None`` when it is unmarked."""
+def _testinfra_binding(node: pytest.Item | pytest.Function) -> ControlBinding:
+    """An unmarked testinfra test as a custom host check, named after its function."""
+    name = str(getattr(node, "originalname", node.name))
+    doc = inspect.getdoc(getattr(node, "function", None)) or ""
+    title = doc.strip().splitlines()[0] if doc.strip() else name.removeprefix("test_").replace("_", " ")
+    control = Control(
+        id=f"testinfra:{name}",
+        title=title,
+        section=TESTINFRA_SECTION,
+        severity=Severity.MEDIUM,
+        mode=TESTINFRA_MODE,
+    )
+    return ControlBinding(control, (TargetKind.HOST,))
+
+
+def binding_for(
+    node: pytest.Item | pytest.Function, name: str, fixturenames: Sequence[str] = ()
+) -> ControlBinding | None:
+    """The validated control binding of a marked test, or ``None`` when it is unmarked.
+
+    An unmarked test that uses testinfra's ``host`` fixture in a run with targets is a host
+    check of its own (section :data:`TESTINFRA_SECTION`, severity medium), run once per host
+    target like a control.
+    """
     mark = node.get_closest_marker(MARKER_NAME)
     if mark is None:
+        settings = node.config.stash.get(SETTINGS_KEY, None)
+        if TESTINFRA_FIXTURE in fixturenames and settings is not None and settings.active:
+            return _testinfra_binding(node)
         return None
     try:
         return resolve_marker(mark, load_catalog())
@@ -41,7 +76,7 @@ def parametrize_targets(metafunc: pytest.Metafunc) -> None:
     __tracebackhide__ = True
     problem = ""
     try:
-        binding = binding_for(metafunc.definition, metafunc.definition.nodeid)
+        binding = binding_for(metafunc.definition, metafunc.definition.nodeid, metafunc.fixturenames)
     except ControlMarkerError as exc:
         problem = f"{type(exc).__name__}: {exc}"
     if problem:

@@ -12,6 +12,7 @@ from pytest_secagent.catalog import load_catalog
 from pytest_secagent.fixtures import *  # noqa: F403 - the plugin module exposes the fixtures
 from pytest_secagent.host.engine.fixtures import *  # noqa: F403 - ditto
 from pytest_secagent.host.fixtures import *  # noqa: F403 - ditto
+from pytest_secagent.host.testinfra_host import TestinfraHosts
 from pytest_secagent.html import HtmlColumns
 from pytest_secagent.keys import BINDING_KEY
 from pytest_secagent.kubernetes.fixtures import *  # noqa: F403 - ditto
@@ -27,6 +28,7 @@ _RECORDER = "secagent-results"
 _SUMMARY = "secagent-summary"
 _HTML = "secagent-html"
 _GUARD = "secagent-report-guard"
+_TESTINFRA = "secagent-testinfra-hosts"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,6 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ComplianceResults(), _SUMMARY)
         if config.pluginmanager.hasplugin("html"):
             config.pluginmanager.register(HtmlColumns(), _HTML)
+    if settings.active:
+        # After testinfra's own plugin, so that this run's ``host`` is bound to its targets.
+        config.pluginmanager.register(TestinfraHosts(), _TESTINFRA)
     if settings.active and settings.include_suites:
         _add_suites(config)
 
@@ -71,7 +76,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     guard = config.pluginmanager.get_plugin(_GUARD)
     if isinstance(guard, ReportGuard):
         guard.uninstall()
-    for name in (_RECORDER, _GUARD, _SUMMARY, _HTML):
+    for name in (_RECORDER, _GUARD, _SUMMARY, _HTML, _TESTINFRA):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin, name)
@@ -88,7 +93,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
     for item in items:
-        binding = binding_for(item, item.nodeid)
+        binding = binding_for(item, item.nodeid, getattr(item, "fixturenames", ()))
         if binding is None:
             kept.append(item)
             continue

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_secagent import waivers
+from pytest_secagent.applicability import TESTINFRA_MODE
 from pytest_secagent.evidence import ControlFailed, Evidence
 from pytest_secagent.finding import FindingRepr, evidence_lines, headline_for_failure
 from pytest_secagent.keys import BINDING_KEY, DETAIL_KEY, EVIDENCE_KEY, OUTCOME_KEY
@@ -117,6 +118,10 @@ class ResultRecorder:
         """Apply the fail-closed rules to a call phase that passed or failed on an assertion."""
         evidence: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
         where = _where(item, binding)
+        if report.passed and binding.control.mode == TESTINFRA_MODE and evidence is None:
+            # A testinfra check's assertions are its evidence.
+            evidence = item.stash[EVIDENCE_KEY] = Evidence(redact=self._redact)
+            evidence.expect(f"assertions of {item.name}", expected="hold", actual="held", ok=True)
         if report.passed:
             if evidence is None or not evidence.observations:
                 report.outcome = "failed"

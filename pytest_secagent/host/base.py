@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["CommandResult", "HostConnection"]
 
@@ -47,6 +47,9 @@ class HostConnection(Protocol):
 
     def which(self, executable: str) -> str | None:
         """Return the path of ``executable`` on the host, or ``None``."""
+
+    def testinfra_host(self) -> Any:
+        """The same host as a ``testinfra.host.Host`` sharing this connection (unbounded calls)."""
 
     def close(self) -> None:
         """Release the connection."""
