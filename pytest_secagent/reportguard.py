@@ -7,8 +7,9 @@ old JSON. A signal that arrives meanwhile is taken once the reports are complete
 the terminal; the reports stand, since they describe what ran.
 
 The first SIGINT (or SIGTERM, which a CI runner sends on its time-out) interrupts the run as
-Ctrl-C does, and from then on both are held back until the reports are written: a second
-Ctrl-C while pytest handles the first can no longer escape with the run recorded as finished.
+Ctrl-C does, and from then on both are held back until the process exits: a second Ctrl-C
+while pytest handles the first, writes the reports or cleans up can no longer escape with the
+run recorded as finished (SIGKILL still ends it).
 
 A run that did not finish (pytest's status 2, interrupted) is marked as such in every report:
 the JSON's ``run.interrupted``, a JUnit ``<property name="secagent_interrupted">`` on each test
@@ -124,8 +125,10 @@ class ReportGuard:
                 # Take the held signal now, so that unblocking does not raise mid-exit.
                 signal.sigwait({signum})
                 self.late_signals.append(signal.Signals(signum).name)
-            unblocked = previous - GUARDED_SIGNALS if self.interrupted else previous
-            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+            if not self.interrupted:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            # An interrupted run keeps them held until the process exits: pytest's own clean-up
+            # after the reports must not be cut short into a traceback and a signal exit.
             self._say_late_signals(session.config)
         return result
 
