@@ -1,7 +1,8 @@
 """The controller's view of the run: one result per control and target, the gate and the summary.
 
 Registered only on the controller (also under xdist), so everything here happens once: the
-terminal summary, the severity gate's exit status, the waiver accounting and the JSON file.
+terminal summary, the severity gate's exit status, the waiver accounting and the report files
+(JSON, SARIF, JUnit, HTML), all rendered from the one results document and written together.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +18,10 @@ import pytest
 from pytest_secagent import waivers
 from pytest_secagent.catalog import load_catalog
 from pytest_secagent.gate import GateVerdict, evaluate_gate, gated_exit_status
-from pytest_secagent.json_report import build_document, write_json
 from pytest_secagent.model import Outcome, Severity
 from pytest_secagent.options import SETTINGS_KEY, Settings
+from pytest_secagent.reporting import FORMAT_LABELS, FORMATS, ReportWriteError, render_reports, write_reports
+from pytest_secagent.reporting.document import build_document
 from pytest_secagent.results import RECORD_ATTRIBUTE
 from pytest_secagent.scoring import format_score, score
 from pytest_secagent.waivers import WaiverState, WaiverStatus, waiver_states
@@ -88,8 +91,9 @@ class ComplianceResults:
         self.waiver_states: list[WaiverState] = []
         self.exit_status: int | None = None
         self.interrupted = False
-        self.json_written: str | None = None
-        self.json_error = ""
+        self.reports_written: dict[str, str] = {}
+        self.reports_requested: tuple[str, ...] = ()
+        self.report_error = ""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -196,17 +200,32 @@ class ComplianceResults:
             status = pytest.ExitCode.TESTS_FAILED
         session.exitstatus = status
         self.exit_status = int(status)
-        if settings.json_path is not None:
-            document = build_document(self, settings, session.config)
+        self._write_reports(session, settings)
+
+    def _write_reports(self, session: pytest.Session, settings: Settings) -> None:
+        """Write every requested report from one document: all of them or none, each atomically."""
+        paths = {
+            "json": settings.json_path, "sarif": settings.sarif_path,
+            "junit": settings.junit_path, "html": settings.html_path,
+        }
+        outputs = {kind: path for kind in FORMATS if (path := paths[kind]) is not None}
+        if not outputs:
+            return
+        self.reports_requested = tuple(outputs)
+        document = build_document(self, settings, session.config)
+        try:
             try:
-                write_json(settings.json_path, document)
-            except OSError as exc:
-                # The evidence file is part of the run's result: its loss must not pass silently.
-                self.json_error = f"could not write {settings.json_path}: {exc.strerror or exc}"
-                if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-            else:
-                self.json_written = str(settings.json_path)
+                files = render_reports(document, outputs, Path(session.config.invocation_params.dir))
+            except Exception as exc:
+                raise ReportWriteError(f"could not render the reports: {type(exc).__name__}: {exc}") from exc
+            write_reports(files)
+        except ReportWriteError as exc:
+            # The report files are part of the run's result: their loss must not pass silently.
+            self.report_error = str(exc)
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        else:
+            self.reports_written = {kind: str(path) for kind, path in outputs.items()}
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -219,10 +238,13 @@ class ComplianceResults:
         self._write_waivers(tr)
         if self.gate is not None:
             tr.write_line(f"secagent gate: {self.gate_note or self.gate.describe()}")
-        if self.json_written:
-            tr.write_line(f"secagent JSON results: {self.json_written}")
-        if self.json_error:
-            tr.write_line(f"secagent JSON results NOT written: {self.json_error}", red=True, bold=True)
+        for kind, path in self.reports_written.items():
+            tr.write_line(f"secagent {FORMAT_LABELS[kind]}: {path}")
+        if self.report_error:
+            for kind in self.reports_requested:
+                tr.write_line(
+                    f"secagent {FORMAT_LABELS[kind]} NOT written: {self.report_error}", red=True, bold=True
+                )
 
     def _write_table(self, tr: pytest.TerminalReporter, counts: dict[str, Counter[Outcome]]) -> None:
         tr.write_sep("=", "secagent compliance summary")

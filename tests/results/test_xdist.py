@@ -27,14 +27,14 @@ from tests.results.helpers import (
 
 pytest.importorskip("xdist")
 
-# Logs, from whichever process does it, each JSON write and each results hook call.
+# Logs, from whichever process does it, each results document built and each results hook call.
 WHO_WRITES = """
 import os
 
 import pytest_secagent.summary as summary
 
 LOG = os.path.join(os.path.dirname(__file__), "writers.log")
-_write_json = summary.write_json
+_build = summary.build_document
 
 
 def _log(what):
@@ -42,17 +42,18 @@ def _log(what):
         handle.write(f"{what} pid {os.getpid()}\\n")
 
 
-def _logged_write(path, document):
+def _logged_build(results, settings, config):
+    document = _build(results, settings, config)
     _log(f"json {len(document['results'])}")
-    _write_json(path, document)
+    return document
 
 
 def pytest_configure(config):
-    summary.write_json = _logged_write
+    summary.build_document = _logged_build
 
 
 def pytest_unconfigure(config):
-    summary.write_json = _write_json
+    summary.build_document = _build
 
 
 def pytest_secagent_results(config, results):
