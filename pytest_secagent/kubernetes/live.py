@@ -1,7 +1,11 @@
-"""A read-only :class:`KubernetesView` of a live cluster, over the official ``kubernetes`` client.
+"""A read-only :class:`KubernetesView` of a live cluster.
 
-The client supplies configuration (kubeconfig or in-cluster service account), credentials,
-TLS and connection pooling; this module sends exactly these requests and no other:
+The official ``kubernetes`` client supplies the configuration (kubeconfig or in-cluster
+service account): the server address, credentials and TLS settings. The requests
+themselves go through this module's own small HTTP transport, because every operation
+has one **total deadline**: the client's timeout bounds each socket read, so a server
+that drips one byte a second could hold it for ever. This module sends exactly these
+requests and no other:
 
 * ``GET`` lists of a resource type, paginated with ``limit``/``continue``, each
   (resource, namespace) once per run and cached, failures included;
@@ -10,54 +14,90 @@ TLS and connection pooling; this module sends exactly these requests and no othe
 * ``GET /version``;
 * ``POST`` of ``SubjectAccessReview`` (an access review writes nothing).
 
-Every request carries the run's timeout. Objects come back as the API's JSON
-dictionaries (camelCase keys), with ``apiVersion`` and ``kind`` on every list item as
-``kubectl get -o json`` shows them.
+Limits: one list (every page of it), one ``/version`` and one access review each finish
+within the view's ``timeout`` (``--secagent-timeout``), name resolution, connection, TLS
+handshake, headers and body included; a list has at most :data:`MAX_LIST_PAGES` pages and
+:data:`MAX_LIST_BYTES` bytes, any other answer :data:`MAX_ANSWER_BYTES`. Past a limit the
+operation is an error that names the request and the limit. Redirects are never followed.
+
+Every answer is checked against what was asked: a list must be the ``<Kind>List`` of the
+resource (``PartialObjectMetadataList`` when metadata was asked for) whose ``items`` is a
+list of objects with a ``metadata`` mapping and a string ``name``. Anything else (``{}``, a
+``Status``, ``items: null``, a ``Table``...) is an error naming the request, never an
+empty list. Objects come back as the API's JSON dictionaries (camelCase keys), with
+``apiVersion`` and ``kind`` on every list item as ``kubectl get -o json`` shows them.
 """
 
 from __future__ import annotations
 
+import http.client
 import importlib
+import ipaddress
 import json
 import os
+import socket
+import ssl
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from pytest_secagent.kubernetes.manifests import metadata_only
-from pytest_secagent.kubernetes.resources import SECRETS
+from pytest_secagent.kubernetes.resources import SECRETS, kind_of
+from pytest_secagent.kubernetes.shapes import object_problems
 from pytest_secagent.kubernetes.view import Resource, ResourceNotServed
 from pytest_secagent.outcomes import EvidenceUnavailable
 
-__all__ = ["DEFAULT_PAGE_SIZE", "METADATA_LIST_ACCEPT", "LiveClusterView"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_ANSWER_BYTES",
+    "MAX_LIST_BYTES",
+    "MAX_LIST_PAGES",
+    "METADATA_LIST_ACCEPT",
+    "LiveClusterView",
+]
 
 KubeObject = dict[str, Any]
 KubeObjects = list[KubeObject]
+Problems = list[str]  # an alias: inside the class the name ``list`` is its method
 
 DEFAULT_PAGE_SIZE = 500
 """Objects per list request (``limit``); the rest follow with ``continue``."""
+
+MAX_LIST_PAGES = 1_000
+"""The most pages one list may take (``continue`` tokens followed): 500,000 objects at 500 a page."""
+
+MAX_LIST_BYTES = 512 * 1024 * 1024
+"""The most bytes one list may take, every page together (512 MiB)."""
+
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""The most bytes of an answer that is not a list (``/version``, an access review): 4 MiB."""
 
 METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 """The ``Accept`` header that asks the API server for metadata only."""
 
 _JSON = "application/json"
-_MAX_PAGES = 10_000
 _SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+_CHUNK = 64 * 1024
 
 
 def _kubernetes(module: str) -> Any:
     """Import a module of the official client, late and untyped.
 
-    Late: the client is only needed once a live target is used. Untyped: its two
-    generations type the same calls differently, and this module drives both.
+    Late: the client is only needed once a live target is used. Untyped: its
+    configuration object is read by attribute, the same way across its generations.
     """
     return importlib.import_module(f"kubernetes.{module}")
 
 
 class _Unreachable(Exception):
-    """The request got no HTTP answer (connection refused, TLS failure, timeout)."""
+    """The request got no (complete) HTTP answer: refused, TLS failure, reset, timeout."""
+
+
+class _LimitReached(Exception):
+    """The operation went past one of its limits (deadline, pages, bytes)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +115,7 @@ class _Reply:
         except ValueError:
             return self.body[:200].decode("utf-8", "replace").strip()
         if isinstance(document, dict) and document.get("message"):
-            return str(document["message"])
+            return str(document["message"])[:500]
         return ""
 
 
@@ -97,22 +137,257 @@ def _collection_path(resource: Resource, namespace: str | None) -> str:
     return f"{base}/{resource.plural}"
 
 
-class _Transport:
-    """Sends one request through the official client's configured ``ApiClient``.
+# -- one operation's limits ------------------------------------------------------------------
 
-    Two generations of the client exist (the ``param_serialize``/``call_api`` pair of
-    37+, and the older one-call ``call_api``); both are driven here the same way, with
-    the bearer-token auth setting and no automatic retries.
+
+class _Budget:
+    """The limits of one operation: a monotonic deadline, and a byte allowance."""
+
+    def __init__(self, seconds: float, max_bytes: int) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.bytes_left = max_bytes
+        self.max_bytes = max_bytes
+
+    def remaining(self, step: str) -> float:
+        """Seconds left; past the deadline raises :class:`_LimitReached` naming ``step``."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise _LimitReached(f"the deadline of {self.seconds:g}s passed during {step}")
+        return left
+
+    def spend(self, count: int) -> None:
+        """Count ``count`` bytes received; past the allowance raises :class:`_LimitReached`."""
+        self.bytes_left -= count
+        if self.bytes_left < 0:
+            raise _LimitReached(f"the answer exceeded the limit of {self.max_bytes} bytes")
+
+
+def _resolve(host: str, port: int, budget: _Budget) -> list[tuple[Any, ...]]:
+    """``getaddrinfo`` within the deadline (it cannot be interrupted, so it runs in a thread)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    answer: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            answer.append(exc)
+
+    worker = threading.Thread(target=lookup, name=f"secagent-resolve-{host}", daemon=True)
+    worker.start()
+    worker.join(budget.remaining(f"name resolution of {host}"))
+    if not answer:
+        raise _LimitReached(
+            f"the deadline of {budget.seconds:g}s passed during name resolution of {host}"
+        )
+    if isinstance(answer[0], OSError):
+        raise _Unreachable(f"cannot resolve {host}: {answer[0]}")
+    found: list[tuple[Any, ...]] = answer[0]
+    return found
+
+
+class _Watchdog:
+    """Cuts the connection of an operation at its deadline, whatever it is blocked in.
+
+    It holds a duplicate of each socket the operation opens, and at the deadline shuts the
+    socket down: a read blocked on a server that drips or stalls returns at once.
+    """
+
+    def __init__(self, budget: _Budget) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, budget.deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut ``sock`` too at the deadline (a duplicate descriptor: TLS sockets cannot ``dup``)."""
+        with self._lock:
+            if self._done:
+                return
+            self._sockets.append(socket.fromfd(sock.fileno(), sock.family, sock.type))
+            if self.fired:
+                self._cut()
+
+    def _cut(self) -> None:
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            self._cut()
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP(S) connection whose address resolution and connect obey the operation's budget."""
+
+    def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None, server_name: str) -> None:
+        super().__init__(host, port)
+        self._budget = _Budget(0, 0)
+        self._watchdog: _Watchdog | None = None
+        self._tls = tls
+        self._server_name = server_name
+        self._create_connection = self._open
+
+    def bind(self, budget: _Budget, watchdog: _Watchdog) -> None:
+        """Serve the operation with this budget; an open (kept-alive) socket obeys it from now."""
+        self._budget = budget
+        self._watchdog = watchdog
+        if self.sock is not None:
+            watchdog.watch(self.sock)
+            self.sock.settimeout(budget.remaining("the request"))
+
+    def _open(self, address: tuple[str, int], *_: Any) -> socket.socket:
+        host, port = address
+        failures = []
+        for family, kind, protocol, _name, where in _resolve(host, port, self._budget):
+            sock = socket.socket(family, kind, protocol)
+            try:
+                sock.settimeout(self._budget.remaining(f"the connection to {host}:{port}"))
+                if self._watchdog is not None:
+                    self._watchdog.watch(sock)
+                sock.connect(where)
+            except OSError as exc:
+                sock.close()
+                failures.append(f"{where[0]}: {exc}")
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        raise _Unreachable(f"cannot connect to {host}:{port}: {'; '.join(failures) or 'no address'}")
+
+    def connect(self) -> None:
+        super().connect()
+        if self._tls is not None:
+            self.sock.settimeout(self._budget.remaining("the TLS handshake"))
+            self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._server_name)
+
+
+def _no_proxy_for(host: str, no_proxy: str) -> bool:
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry == "*" or (entry and (host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")))):
+            return True
+    return False
+
+
+class _Transport:
+    """Sends requests to the API server named by the client's configuration, within budgets.
+
+    TLS (CA, client certificate, SNI name, verification switch), bearer credentials
+    (refreshed by the configuration's hook, as for exec plugins) and an HTTP proxy
+    (``CONNECT``) come from the configuration. A connection serves one operation at a time
+    (a list's pages share it) and is kept for the next one when its answers were read in
+    full. No retries (but for a kept connection the server had closed), no redirects.
     """
 
     def __init__(self, configuration: Any) -> None:
-        client = _kubernetes("client")
-        # Retries would multiply the timeout; a failure is reported, not hidden.
-        configuration.retries = False
-        if hasattr(configuration, "client_go_retries"):
-            configuration.client_go_retries = False
-        self._exception = client.exceptions.ApiException
-        self.api_client: Any = client.ApiClient(configuration)
+        self._configuration = configuration
+        split = urlsplit(str(configuration.host))
+        if split.scheme not in ("http", "https") or not split.hostname:
+            raise EvidenceUnavailable(f"the API server address {configuration.host!r} is not an http(s) URL")
+        self._https = split.scheme == "https"
+        self._host = split.hostname
+        self._port = split.port or (443 if self._https else 80)
+        self._base = split.path.rstrip("/")
+        self._server_name = str(getattr(configuration, "tls_server_name", None) or self._host)
+        try:
+            self._tls = self._tls_context(configuration) if self._https else None
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise EvidenceUnavailable(f"cannot use the kubeconfig's TLS settings: {exc}") from exc
+        self._proxy = self._proxy_of(configuration)
+        self._idle: list[_Connection] = []
+        self._idle_lock = threading.Lock()
+
+    @staticmethod
+    def _tls_context(configuration: Any) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+        if configuration.cert_file:
+            context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
+        if not configuration.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif getattr(configuration, "assert_hostname", None) is False:
+            context.check_hostname = False
+        return context
+
+    def _proxy_of(self, configuration: Any) -> tuple[str, int, dict[str, str]] | None:
+        proxy = getattr(configuration, "proxy", None)
+        if not proxy or _no_proxy_for(self._host.lower(), str(getattr(configuration, "no_proxy", "") or "")):
+            return None
+        split = urlsplit(str(proxy))
+        if not split.hostname:
+            raise EvidenceUnavailable(f"the proxy address {proxy!r} has no host")
+        headers = dict(getattr(configuration, "proxy_headers", None) or {})
+        return split.hostname, split.port or 80, {str(k): str(v) for k, v in headers.items()}
+
+    def _auth_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for setting in self._configuration.auth_settings().values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"])] = str(setting["value"])
+        return headers
+
+    def _new_connection(self) -> _Connection:
+        if self._proxy is None:
+            return _Connection(self._host, self._port, tls=self._tls, server_name=self._server_name)
+        proxy_host, proxy_port, proxy_headers = self._proxy
+        connection = _Connection(proxy_host, proxy_port, tls=self._tls, server_name=self._server_name)
+        connection.set_tunnel(self._host, self._port, headers=proxy_headers)
+        return connection
+
+    def open(self, budget: _Budget) -> _Session:
+        """Start one operation: a kept connection or a new one (opened on first use), and its watchdog."""
+        with self._idle_lock:
+            connection = self._idle.pop() if self._idle else None
+        watchdog = _Watchdog(budget)
+        if connection is None:
+            connection = self._new_connection()
+        connection.bind(budget, watchdog)
+        return _Session(self, connection, watchdog, budget)
+
+    def keep(self, connection: _Connection) -> None:
+        """Keep a connection whose answers were read in full, for the next operation."""
+        with self._idle_lock:
+            self._idle.append(connection)
+
+    def close(self) -> None:
+        """Close the kept connections."""
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+class _Session:
+    """One operation's connection: sends its requests, reads each answer within the budget."""
+
+    def __init__(self, transport: _Transport, connection: _Connection, watchdog: _Watchdog, budget: _Budget):
+        self._transport = transport
+        self._connection = connection
+        self._watchdog = watchdog
+        self.budget = budget
+        self._reusable = False
 
     def send(
         self,
@@ -122,89 +397,97 @@ class _Transport:
         query: Sequence[tuple[str, str]] = (),
         accept: str = _JSON,
         body: KubeObject | None = None,
-        timeout: float,
     ) -> _Reply:
-        import urllib3
-
-        headers = {"Accept": accept}
-        if body is not None:
+        """Send one request and read its whole answer (status and body)."""
+        target = self._transport._base + path + (f"?{urlencode(list(query))}" if query else "")
+        headers = {"Accept": accept, "User-Agent": "pytest-secagent", **self._transport._auth_headers()}
+        payload = json.dumps(body).encode() if body is not None else None
+        if payload is not None:
             headers["Content-Type"] = _JSON
+        self._reusable = False
         try:
-            if hasattr(self.api_client, "param_serialize"):
-                return self._send_generated(method, path, query, headers, body, timeout)
-            return self._send_legacy(method, path, query, headers, body, timeout)
-        except self._exception as exc:
-            if not exc.status:
-                raise _Unreachable(str(exc.reason or exc).replace("\n", ": ")) from exc
-            raw = exc.body or b""
-            return _Reply(int(exc.status), raw if isinstance(raw, bytes) else str(raw).encode())
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _Unreachable(f"{type(exc).__name__}: {exc}") from exc
-
-    def _send_generated(
-        self,
-        method: str,
-        path: str,
-        query: Sequence[tuple[str, str]],
-        headers: dict[str, str],
-        body: KubeObject | None,
-        timeout: float,
-    ) -> _Reply:
-        request = self.api_client.param_serialize(
-            method,
-            path,
-            query_params=list(query),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.api_client.call_api(*request, _request_timeout=timeout)
-        data = response.read()
-        return _Reply(int(response.status), bytes(data or b""))
-
-    def _send_legacy(
-        self,
-        method: str,
-        path: str,
-        query: Sequence[tuple[str, str]],
-        headers: dict[str, str],
-        body: KubeObject | None,
-        timeout: float,
-    ) -> _Reply:
-        try:
-            result = self.api_client.call_api(
-                path,
-                method,
-                query_params=list(query),
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout,
-            )
-        except AttributeError as exc:
-            # Those releases fail to decode the empty body of their own TLS-error exception.
-            failure = exc.__context__
-            if isinstance(failure, self._exception) and not failure.status:
-                raise _Unreachable(str(failure.reason).replace("\n", ": ")) from failure
+            self.budget.remaining("the request")
+            kept = self._connection.sock is not None
+            try:
+                self._connection.request(method, target, body=payload, headers=headers)
+                response = self._connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not kept or self._watchdog.fired:
+                    raise
+                # The server closed the kept connection while it was idle: once more, on a new one.
+                self._connection.close()
+                self._connection.request(method, target, body=payload, headers=headers)
+                response = self._connection.getresponse()
+            data = self._read(response)
+        except (_LimitReached, _Unreachable):
+            self._connection.close()
             raise
-        # The raw urllib3 response (some releases wrap it in a (data, status, headers) tuple).
-        response = result[0] if isinstance(result, tuple) else result
-        return _Reply(int(response.status), bytes(response.data or b""))
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            self._connection.close()
+            if self._watchdog.fired or time.monotonic() >= self.budget.deadline:
+                raise _LimitReached(
+                    f"the deadline of {self.budget.seconds:g}s passed before the answer was complete"
+                ) from exc
+            raise _Unreachable(f"{type(exc).__name__}: {exc}".replace("\n", ": ")) from exc
+        response.close()
+        if response.will_close:
+            self._connection.close()
+        else:
+            self._reusable = True
+        return _Reply(int(response.status), data)
+
+    def _read(self, response: http.client.HTTPResponse) -> bytes:
+        declared = response.getheader("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.budget.bytes_left:
+            # Refuse an announced excess before reading any of it.
+            raise _LimitReached(f"the answer exceeded the limit of {self.budget.max_bytes} bytes")
+        parts = []
+        while True:
+            self.budget.remaining("the answer's body")
+            chunk = response.read1(_CHUNK)
+            if not chunk:
+                break
+            self.budget.spend(len(chunk))
+            parts.append(chunk)
+        if self._watchdog.fired:
+            raise _LimitReached(f"the deadline of {self.budget.seconds:g}s passed during the answer's body")
+        self.budget.remaining("the answer's body")
+        if response.length:
+            raise _Unreachable(f"the connection closed {response.length} bytes before the end of the answer")
+        return b"".join(parts)
 
     def close(self) -> None:
-        self.api_client.close()
-        # Older clients leave the connection pool to the garbage collector.
-        pool = getattr(getattr(self.api_client, "rest_client", None), "pool_manager", None)
-        if pool is not None:
-            pool.clear()
+        """Stop the watchdog; keep the connection if its last answer was read in full, else close it."""
+        self._watchdog.close()
+        if self._reusable and not self._watchdog.fired and self._connection.sock is not None:
+            self._transport.keep(self._connection)
+        else:
+            self._connection.close()
+
+
+def _shape(value: object) -> str:
+    """What a value is, without showing it (an answer's text could hold a credential)."""
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "an empty object" if not value else "an object"
+    if isinstance(value, list):
+        return "an empty list" if not value else "a list"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return f"a {type(value).__name__}"
 
 
 class LiveClusterView:
     """A live cluster, read with get/list only, every list once per run.
 
-    Build it with :meth:`from_kubeconfig` or :meth:`in_cluster`. ``timeout`` bounds each
-    request (seconds); ``page_size`` is the ``limit`` of each list request.
+    Build it with :meth:`from_kubeconfig` or :meth:`in_cluster`. ``timeout`` is the total
+    deadline of each operation in seconds (a list with all its pages, ``/version``, an
+    access review); ``page_size`` is the ``limit`` of each list request; ``max_list_pages``
+    and ``max_list_bytes`` cap one list (defaults :data:`MAX_LIST_PAGES`,
+    :data:`MAX_LIST_BYTES`).
     """
 
     def __init__(
@@ -214,16 +497,22 @@ class LiveClusterView:
         timeout: float,
         target_id: str,
         page_size: int = DEFAULT_PAGE_SIZE,
+        max_list_pages: int = MAX_LIST_PAGES,
+        max_list_bytes: int = MAX_LIST_BYTES,
     ) -> None:
         self._transport = _Transport(configuration)
         self._timeout = timeout
         self._target_id = target_id
         self._page_size = page_size
+        self._max_list_pages = max_list_pages
+        self._max_list_bytes = max_list_bytes
         self._lists: dict[tuple[Resource, str | None, bool], KubeObjects | EvidenceUnavailable] = {}
         # Cluster-wide lists split by namespace, so a namespace is served without a scan.
         self._split: dict[tuple[Resource, bool], dict[str | None, KubeObjects]] = {}
         self._version: KubeObject | EvidenceUnavailable | None = None
         self._reviews: dict[tuple[str, tuple[str, ...], str, str, str | None], bool] = {}
+        # The first access review the API server could not answer at all (its reason stands for all).
+        self._reviews_down: EvidenceUnavailable | None = None
         self._lock = threading.RLock()
 
     @classmethod
@@ -235,6 +524,8 @@ class LiveClusterView:
         timeout: float,
         target_id: str = "",
         page_size: int = DEFAULT_PAGE_SIZE,
+        max_list_pages: int = MAX_LIST_PAGES,
+        max_list_bytes: int = MAX_LIST_BYTES,
     ) -> LiveClusterView:
         """Open a view from a kubeconfig file (default: ``$KUBECONFIG``, else ``~/.kube/config``).
 
@@ -255,7 +546,14 @@ class LiveClusterView:
             which = f"context {context!r} of " if context else ""
             raise EvidenceUnavailable(f"cannot load {which}kubeconfig {path}: {exc}") from exc
         target = target_id or f"k8s:{context or 'current'}"
-        return cls(configuration, timeout=timeout, target_id=target, page_size=page_size)
+        return cls(
+            configuration,
+            timeout=timeout,
+            target_id=target,
+            page_size=page_size,
+            max_list_pages=max_list_pages,
+            max_list_bytes=max_list_bytes,
+        )
 
     @classmethod
     def in_cluster(
@@ -333,67 +631,144 @@ class LiveClusterView:
     def _list_all(self, resource: Resource, namespace: str | None, *, metadata: bool) -> KubeObjects:
         path = _collection_path(resource, namespace)
         accept = METADATA_LIST_ACCEPT if metadata else _JSON
+        what = f"{self._target_id}: list {_resource_name(resource)} {_scope(namespace)}"
         items: KubeObjects = []
         token = ""
         seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
-            query = [("limit", str(self._page_size))]
-            if token:
-                query.append(("continue", token))
-            reply = self._request("GET", path, "list", resource, namespace, query=query, accept=accept)
-            document = self._decode(reply, "list", resource, namespace)
-            items.extend(self._items(document, resource, metadata=metadata))
-            token = str((document.get("metadata") or {}).get("continue") or "")
-            if not token:
-                return items
-            if token in seen:
-                raise EvidenceUnavailable(
-                    f"list {_resource_name(resource)} {_scope(namespace)}: "
-                    "the API server repeated a continue token"
-                )
-            seen.add(token)
-        raise EvidenceUnavailable(f"list {_resource_name(resource)}: more than {_MAX_PAGES} pages")
+        session = self._transport.open(_Budget(self._timeout, self._max_list_bytes))
+        try:
+            for _ in range(self._max_list_pages):
+                query = [("limit", str(self._page_size))]
+                if token:
+                    query.append(("continue", token))
+                reply = self._send(session, what, "GET", path, query=query, accept=accept)
+                document = self._decode(reply, "list", resource, namespace)
+                page, token = self._page(document, resource, namespace, metadata=metadata, what=what)
+                items.extend(page)
+                if not token:
+                    return items
+                if token in seen:
+                    raise EvidenceUnavailable(f"{what}: the API server repeated a continue token")
+                seen.add(token)
+        finally:
+            session.close()
+        raise EvidenceUnavailable(
+            f"{what}: limit reached: more than {self._max_list_pages} pages (MAX_LIST_PAGES); "
+            "the API server kept answering with a new continue token"
+        )
 
-    def _items(self, document: KubeObject, resource: Resource, *, metadata: bool) -> KubeObjects:
-        kind = str(document.get("kind", ""))
-        if metadata:
-            if kind != "PartialObjectMetadataList":
-                # Never keep full objects when metadata was asked for (they may be Secrets).
-                raise EvidenceUnavailable(
-                    f"list {_resource_name(resource)}: the API server answered a metadata-only "
-                    f"request with {kind or 'something else'}; refusing to read full objects"
-                )
-            return [metadata_only(item) for item in document.get("items") or []]
-        item_kind = kind[: -len("List")] if kind.endswith("List") else kind
-        api_version = str(document.get("apiVersion") or resource.api_version)
-        items: KubeObjects = []
-        for item in document.get("items") or []:
-            items.append({"apiVersion": api_version, "kind": item_kind, **item})
-        return items
-
-    def _request(
+    def _page(
         self,
+        document: KubeObject,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        metadata: bool,
+        what: str,
+    ) -> tuple[KubeObjects, str]:
+        """The items and ``continue`` token of one list page, checked against what was asked."""
+        kind = document.get("kind")
+        known = kind_of(resource)
+        wanted = "PartialObjectMetadataList" if metadata else f"{known}List" if known else "a <Kind>List"
+        if kind == "Status":
+            raise EvidenceUnavailable(
+                f"{what}: the API server answered with a Status, not {wanted} "
+                f"({str(document.get('message') or document.get('reason') or '')[:300]})"
+            )
+        if metadata and kind != "PartialObjectMetadataList":
+            # Never keep full objects when metadata was asked for (they may be Secrets).
+            raise EvidenceUnavailable(
+                f"{what}: the API server answered a metadata-only request with "
+                f"{kind if isinstance(kind, str) and kind else 'something else'}; "
+                "refusing to read full objects"
+            )
+        if not isinstance(kind, str) or not (kind == wanted if known or metadata else kind.endswith("List")):
+            shown = repr(kind[:100]) if isinstance(kind, str) else _shape(kind)
+            raise EvidenceUnavailable(f"{what}: the answer is of kind {shown}, not {wanted}")
+        items = document.get("items")
+        if not isinstance(items, list):
+            raise EvidenceUnavailable(
+                f"{what}: the {kind} has no items list (items is {_shape(items)}), so the objects are unknown"
+            )
+        list_meta = document.get("metadata")
+        if list_meta is not None and not isinstance(list_meta, Mapping):
+            raise EvidenceUnavailable(f"{what}: the list's metadata is {_shape(list_meta)}, not an object")
+        token = (list_meta or {}).get("continue")
+        if token is not None and not isinstance(token, str):
+            raise EvidenceUnavailable(f"{what}: the continue token is {_shape(token)}, not a string")
+        item_kind = kind[: -len("List")]
+        api_version = str(document.get("apiVersion") or resource.api_version)
+        page: KubeObjects = []
+        problems: list[str] = []
+        for index, item in enumerate(items):
+            found = self._item_problems(item, index, resource, namespace)
+            if not found:
+                found = object_problems("PartialObjectMetadata" if metadata else item_kind, item)
+            if found:
+                problems += found
+                continue
+            if metadata:
+                page.append(metadata_only(item))
+            else:
+                page.append({"apiVersion": api_version, "kind": item_kind, **item})
+        if problems:
+            more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise EvidenceUnavailable(
+                f"{what}: the answer holds objects the API would not serve, so the list cannot be "
+                f"judged: {'; '.join(problems[:5])}{more}"
+            )
+        return page, token or ""
+
+    @staticmethod
+    def _item_problems(item: object, index: int, resource: Resource, namespace: str | None) -> Problems:
+        if not isinstance(item, Mapping):
+            return [f"items[{index}] is {_shape(item)}, not an object"]
+        meta = item.get("metadata")
+        if not isinstance(meta, Mapping):
+            return [f"items[{index}].metadata is {_shape(meta)}, not an object"]
+        name = meta.get("name")
+        if not isinstance(name, str) or not name:
+            return [f"items[{index}].metadata.name is {_shape(name)}, not a name"]
+        where = meta.get("namespace")
+        if resource.namespaced and (not isinstance(where, str) or not where):
+            return [f"items[{index}] ({name}) has no namespace, though {resource.plural} are namespaced"]
+        if resource.namespaced and namespace and where != namespace:
+            return [f"items[{index}] ({name}) is in another namespace than the one asked for"]
+        return []
+
+    def _send(
+        self,
+        session: _Session,
+        what: str,
         method: str,
         path: str,
-        verb: str,
-        resource: Resource | None,
-        namespace: str | None,
         *,
         query: Sequence[tuple[str, str]] = (),
         accept: str = _JSON,
         body: KubeObject | None = None,
     ) -> _Reply:
-        what = f"{verb} {_resource_name(resource)} {_scope(namespace)}" if resource else verb
+        where = f"{path}?{urlencode(list(query))}" if query else path
         try:
-            return self._transport.send(
-                method, path, query=query, accept=accept, body=body, timeout=self._timeout
-            )
-        except _Unreachable as exc:
-            where = f"{path}?{urlencode(query)}" if query else path
+            return session.send(method, path, query=query, accept=accept, body=body)
+        except _LimitReached as exc:
             raise EvidenceUnavailable(
-                f"{self._target_id}: {what}: no answer from the API server within "
-                f"{self._timeout:g}s ({method} {where}): {exc}"
+                f"{what}: limit reached: no complete answer from the API server within {self._timeout:g}s, "
+                f"the deadline of one operation (--secagent-timeout): {exc} ({method} {where})"
             ) from exc
+        except _Unreachable as exc:
+            raise EvidenceUnavailable(
+                f"{what}: no answer from the API server within {self._timeout:g}s ({method} {where}): {exc}"
+            ) from exc
+
+    def _operation(
+        self, what: str, method: str, path: str, body: KubeObject | None = None
+    ) -> _Reply:
+        """One request that is not a list, under its own deadline and :data:`MAX_ANSWER_BYTES`."""
+        session = self._transport.open(_Budget(self._timeout, MAX_ANSWER_BYTES))
+        try:
+            return self._send(session, what, method, path, body=body)
+        finally:
+            session.close()
 
     def _decode(
         self, reply: _Reply, verb: str, resource: Resource | None, namespace: str | None
@@ -416,6 +791,11 @@ class LiveClusterView:
                 f"{self._target_id}: the cluster does not serve {name} "
                 f"({resource.api_version}): 404 on {verb}"
             )
+        if 300 <= reply.status <= 399:
+            raise EvidenceUnavailable(
+                f"{self._target_id}: {what}: the API server redirected the request (HTTP {reply.status}); "
+                "redirects are not followed"
+            )
         if not 200 <= reply.status <= 299:
             raise EvidenceUnavailable(f"{self._target_id}: {what}: HTTP {reply.status}: {reply.message()}")
         try:
@@ -423,7 +803,9 @@ class LiveClusterView:
         except ValueError as exc:
             raise EvidenceUnavailable(f"{self._target_id}: {what}: the answer is not JSON") from exc
         if not isinstance(document, dict):
-            raise EvidenceUnavailable(f"{self._target_id}: {what}: the answer is not an object")
+            raise EvidenceUnavailable(
+                f"{self._target_id}: {what}: the answer is {_shape(document)}, not a JSON object"
+            )
         return document
 
     def server_version(self) -> KubeObject:
@@ -431,14 +813,28 @@ class LiveClusterView:
         with self._lock:
             if self._version is None:
                 try:
-                    reply = self._request("GET", "/version", "get /version", None, None)
-                    self._version = self._decode(reply, "get", None, None)
+                    reply = self._operation(f"{self._target_id}: get /version", "GET", "/version")
+                    self._version = self._checked_version(self._decode(reply, "get", None, None))
                 except EvidenceUnavailable as exc:
                     self._version = exc
             version = self._version
         if isinstance(version, EvidenceUnavailable):
             raise version
         return dict(version)
+
+    def _checked_version(self, document: KubeObject) -> KubeObject:
+        """A ``/version`` answer must carry a string ``gitVersion`` (``major``/``minor`` strings if set)."""
+        problems = []
+        if not isinstance(document.get("gitVersion"), str) or not document["gitVersion"]:
+            problems.append(f"gitVersion is {_shape(document.get('gitVersion'))}, not a version string")
+        for key in ("major", "minor"):
+            if document.get(key) is not None and not isinstance(document[key], str):
+                problems.append(f"{key} is {_shape(document[key])}, not a string")
+        if problems:
+            raise EvidenceUnavailable(
+                f"{self._target_id}: get /version: not a version document: {'; '.join(problems)}"
+            )
+        return document
 
     def can_i(
         self,
@@ -451,12 +847,16 @@ class LiveClusterView:
         """Ask the API server with a ``SubjectAccessReview`` whether ``user`` may do it.
 
         ``resource`` is named as kubectl does: ``secrets``, ``deployments.apps``, with an
-        optional subresource (``pods/exec``); ``*`` asks about every resource.
+        optional subresource (``pods/exec``); ``*`` asks about every resource. Answers are
+        cached; once a review gets no answer (or an error, or not a review), every later one
+        raises the same :class:`EvidenceUnavailable` at once.
         """
         key = (user, tuple(groups), verb, resource, namespace)
         with self._lock:
             if key in self._reviews:
                 return self._reviews[key]
+            if self._reviews_down is not None:
+                raise self._reviews_down
         name, _, subresource = resource.partition("/")
         plural, _, group = name.partition(".")
         attributes: dict[str, str] = {"verb": verb, "resource": plural, "group": group}
@@ -470,8 +870,16 @@ class LiveClusterView:
             "spec": {"user": user, "groups": list(groups), "resourceAttributes": attributes},
         }
         reviews = Resource("authorization.k8s.io", "v1", "subjectaccessreviews", namespaced=False)
-        reply = self._request("POST", _collection_path(reviews, None), "create", reviews, None, body=review)
-        answer = self._decode(reply, "create", reviews, None)
+        what = f"{self._target_id}: create {_resource_name(reviews)}"
+        try:
+            reply = self._operation(what, "POST", _collection_path(reviews, None), body=review)
+            answer = self._decode(reply, "create", reviews, None)
+        except EvidenceUnavailable as exc:
+            # No answer, or not one of an access review: every later review is refused at once
+            # with the same reason, instead of waiting out a deadline each.
+            with self._lock:
+                self._reviews_down = exc
+            raise
         allowed = self._review_answer(answer, f"{verb} {resource} {_scope(namespace)} for {user}")
         with self._lock:
             self._reviews[key] = allowed
@@ -480,9 +888,14 @@ class LiveClusterView:
     def _review_answer(self, answer: KubeObject, question: str) -> bool:
         """The decision of an access review; an undecided one raises ``EvidenceUnavailable``.
 
-        A denial that carries an ``evaluationError`` is not evidence of a denial: the
-        authorizer could not evaluate everything (a webhook failed, a role is missing).
+        The answer must be a ``SubjectAccessReview``. A denial that carries an
+        ``evaluationError`` is not evidence of a denial: the authorizer could not evaluate
+        everything (a webhook failed, a role is missing).
         """
+        if answer.get("kind") != "SubjectAccessReview":
+            raise EvidenceUnavailable(
+                f"{self._target_id}: access review ({question}): the answer is not a SubjectAccessReview"
+            )
         status = answer.get("status")
         allowed = status.get("allowed") if isinstance(status, dict) else None
         if not isinstance(allowed, bool):
@@ -499,5 +912,5 @@ class LiveClusterView:
         return allowed
 
     def close(self) -> None:
-        """Release the client's connections."""
+        """Release the transport (nothing is kept open between operations)."""
         self._transport.close()

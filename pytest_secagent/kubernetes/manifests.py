@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 from pytest_secagent.kubernetes.resources import current_group, resource_for_kind
+from pytest_secagent.kubernetes.shapes import object_problems
 from pytest_secagent.kubernetes.view import Resource
 from pytest_secagent.outcomes import EvidenceUnavailable
 
@@ -225,12 +226,23 @@ class ManifestView:
     def list(self, resource: Resource, namespace: str | None = None) -> KubeObjects:
         """Every object of ``resource`` in the files (in ``namespace`` when given).
 
-        Any version of the resource's group matches. Secrets come back metadata-only.
+        Any version of the resource's group matches. Secrets come back metadata-only. An
+        object with a field the checks read that is not of its API type (a ConfigMap whose
+        ``data`` is a string...) raises :class:`ManifestError` naming it and the field.
         """
         key = (resource.group, resource.plural)
         if namespace is not None and resource.namespaced:
-            return copy.deepcopy(self._by_namespace.get(key, {}).get(namespace, []))
-        return copy.deepcopy(self._index.get(key, []))
+            found = self._by_namespace.get(key, {}).get(namespace, [])
+        else:
+            found = self._index.get(key, [])
+        problems = [problem for obj in found for problem in object_problems(str(obj["kind"]), obj)]
+        if problems:
+            more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise ManifestError(
+                f"{self._target_id}: objects the API would not accept, so they cannot be judged: "
+                f"{'; '.join(problems[:5])}{more}"
+            )
+        return copy.deepcopy(found)
 
     def objects(self, namespace: str | None = None) -> KubeObjects:
         """Every object in the files, whatever its kind, in file order.

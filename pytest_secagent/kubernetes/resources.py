@@ -45,6 +45,7 @@ __all__ = [
     "VULNERABILITY_REPORTS",
     "WORKLOAD_KINDS",
     "current_group",
+    "kind_of",
     "resource_for_kind",
 ]
 
@@ -236,3 +237,17 @@ def resource_for_kind(api_version: str, kind: str) -> Resource:
         return Resource(group, version, _plural_of(kind))
     plural, namespaced = known
     return Resource(group, version, plural, namespaced)
+
+
+_KIND_OF: dict[tuple[str, str], str] = {
+    (group, plural): kind for group, kinds in _KINDS.items() for kind, (plural, _) in kinds.items()
+}
+
+
+def kind_of(resource: Resource) -> str | None:
+    """Return the kind of ``resource``'s objects (``pods`` -> ``Pod``), or ``None`` when not known.
+
+    A list of them is a ``<Kind>List``; for resources of groups the plugin does not know
+    (OpenShift routes...) only the ``List`` suffix can be checked.
+    """
+    return _KIND_OF.get((resource.group, resource.plural))

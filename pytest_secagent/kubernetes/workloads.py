@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from pytest_secagent.detection import credential_kinds
 from pytest_secagent.kubernetes.resources import (
     BUILTIN_KINDS,
     CRON_JOBS,
@@ -37,6 +38,7 @@ from pytest_secagent.kubernetes.resources import (
     STATEFUL_SETS,
     current_group,
 )
+from pytest_secagent.kubernetes.shapes import describe_value
 from pytest_secagent.kubernetes.view import KubernetesView, Resource
 from pytest_secagent.outcomes import EvidenceUnavailable
 
@@ -292,6 +294,15 @@ _CONTAINER_FIELDS_TYPES: Mapping[str, str] = {
     "lifecycle": _MAPPING,
 }
 
+_ENV_FIELDS: Mapping[str, str] = {"name": _STRING, "value": _STRING, "valueFrom": _MAPPING}
+_ENV_FROM_FIELDS: Mapping[str, str] = {"prefix": _STRING, "configMapRef": _MAPPING, "secretRef": _MAPPING}
+_REFERENCE_FIELDS: Mapping[str, str] = {
+    "name": _STRING,
+    "optional": _BOOLEAN,
+    "secretKeyRef": _MAPPING,
+    "configMapKeyRef": _MAPPING,
+}
+
 
 def _is(value: object, expected: str) -> bool:
     if expected == _BOOLEAN:
@@ -305,13 +316,48 @@ def _is(value: object, expected: str) -> bool:
     return isinstance(value, list)
 
 
+_SHOWN_TEXT = 24
+
+
+def _shown(value: object) -> str:
+    """A value for a message: short plain words as written, anything longer only described.
+
+    Target text may hold a credential (``env`` written as one string), so only short
+    strings that the credential detector does not flag are shown.
+    """
+    if isinstance(value, str):
+        if len(value) <= _SHOWN_TEXT and value.isprintable() and not credential_kinds("", value):
+            return repr(value)
+        return describe_value(value)
+    if value is None or isinstance(value, (bool, int, float)) or value in ([], {}):
+        return repr(value)
+    return describe_value(value)
+
+
 def _typed(obj: Mapping[str, Any], fields: Mapping[str, str], where: str) -> list[str]:
     """Name each field of ``obj`` whose value is neither null nor of its API type."""
     return [
-        f"{where}{key} is {obj[key]!r}, not {expected}"
+        f"{where}{key} is {_shown(obj[key])}, not {expected}"
         for key, expected in fields.items()
         if obj.get(key) is not None and not _is(obj[key], expected)
     ]
+
+
+def _entries(container: Mapping[str, Any], key: str, fields: Mapping[str, str], where: str) -> list[str]:
+    """Check each entry of a container's list field: a mapping whose fields have their types."""
+    problems = []
+    items = container.get(key)
+    for index, entry in enumerate(items if isinstance(items, list) else []):
+        label = f"{where}.{key}[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{label} is {_shown(entry)}, not a mapping")
+            continue
+        problems += _typed(entry, fields, f"{label}.")
+        for reference in ("configMapRef", "secretRef", "valueFrom"):
+            value = entry.get(reference)
+            if isinstance(value, Mapping):
+                problems += _typed(value, _REFERENCE_FIELDS, f"{label}.{reference}.")
+    return problems
 
 
 def _security_problems(context: Mapping[str, Any], where: str) -> list[str]:
@@ -321,7 +367,7 @@ def _security_problems(context: Mapping[str, Any], where: str) -> list[str]:
         for key in ("add", "drop"):
             value = capabilities.get(key)
             if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                problems.append(f"{where}capabilities.{key} is {value!r}, not a list of names")
+                problems.append(f"{where}capabilities.{key} is {_shown(value)}, not a list of names")
     seccomp = context.get("seccompProfile")
     if isinstance(seccomp, Mapping):
         problems += _typed(seccomp, {"type": _STRING, "localhostProfile": _STRING}, f"{where}seccompProfile.")
@@ -330,7 +376,7 @@ def _security_problems(context: Mapping[str, Any], where: str) -> list[str]:
 
 def _container_problems(container: object, where: str) -> list[str]:
     if not isinstance(container, Mapping):
-        return [f"{where} is {container!r}, not a mapping"]
+        return [f"{where} is {_shown(container)}, not a mapping"]
     problems = _typed(container, _CONTAINER_FIELDS_TYPES, f"{where}.")
     context = container.get("securityContext")
     if isinstance(context, Mapping):
@@ -338,9 +384,16 @@ def _container_problems(container: object, where: str) -> list[str]:
     resources = container.get("resources")
     if isinstance(resources, Mapping):
         problems += _typed(resources, {"limits": _MAPPING, "requests": _MAPPING}, f"{where}.resources.")
-    for index, port in enumerate(container.get("ports") or []):
+    problems += _entries(container, "env", _ENV_FIELDS, where)
+    problems += _entries(container, "envFrom", _ENV_FROM_FIELDS, where)
+    for key in ("command", "args"):
+        words = container.get(key)
+        if isinstance(words, list) and not all(isinstance(word, str) for word in words):
+            problems.append(f"{where}.{key} holds something that is not a string")
+    ports = container.get("ports")
+    for index, port in enumerate(ports if isinstance(ports, list) else []):
         if not isinstance(port, Mapping):
-            problems.append(f"{where}.ports[{index}] is {port!r}, not a mapping")
+            problems.append(f"{where}.ports[{index}] is {_shown(port)}, not a mapping")
         else:
             problems += _typed(port, {"hostPort": _INTEGER}, f"{where}.ports[{index}].")
     return problems
@@ -348,11 +401,11 @@ def _container_problems(container: object, where: str) -> list[str]:
 
 def _volume_problems(volume: object, where: str) -> list[str]:
     if not isinstance(volume, Mapping):
-        return [f"{where} is {volume!r}, not a mapping"]
+        return [f"{where} is {_shown(volume)}, not a mapping"]
     problems = []
     for key, value in volume.items():
         if key != "name" and value is not None and not isinstance(value, Mapping):
-            problems.append(f"{where}.{key} is {value!r}, not a mapping")
+            problems.append(f"{where}.{key} is {_shown(value)}, not a mapping")
     host_path = volume.get("hostPath")
     if isinstance(host_path, Mapping):
         problems += _typed(host_path, {"path": _STRING}, f"{where}.hostPath.")
@@ -365,10 +418,10 @@ def pod_spec_problems(spec: object) -> list[str]:
     ``containers`` must be a non-empty list of mappings; a null field counts as absent.
     """
     if not isinstance(spec, Mapping):
-        return [f"the pod spec is {spec!r}, not a mapping"]
+        return [f"the pod spec is {_shown(spec)}, not a mapping"]
     problems = _typed(spec, _POD_FIELDS, "")
     if not isinstance(spec.get("containers"), list) or not spec["containers"]:
-        problems.append(f"containers is {spec.get('containers')!r}, not a non-empty list")
+        problems.append(f"containers is {_shown(spec.get('containers'))}, not a non-empty list")
     context = spec.get("securityContext")
     if isinstance(context, Mapping):
         problems += _security_problems(context, "securityContext.")
@@ -453,13 +506,13 @@ def pod_template_of(obj: Mapping[str, Any]) -> tuple[KubeObject, KubeObject] | N
         where = ".".join(path)
         if not isinstance(template, Mapping):
             raise WorkloadShapeError(
-                f"{describe_object(obj)}: {where} is {template!r}, not a pod template; "
+                f"{describe_object(obj)}: {where} is {_shown(template)}, not a pod template; "
                 "cannot tell what it would run"
             )
         metadata, spec = template.get("metadata"), template.get("spec")
     problems = pod_spec_problems(spec)
     if metadata is not None and not isinstance(metadata, Mapping):
-        problems.insert(0, f"metadata is {metadata!r}, not a mapping")
+        problems.insert(0, f"metadata is {_shown(metadata)}, not a mapping")
     if problems:
         raise WorkloadShapeError(
             f"{describe_object(obj)}: a pod spec the API would not accept, so it cannot be judged: "

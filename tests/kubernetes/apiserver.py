@@ -5,7 +5,8 @@ bearer-token authentication (401 ``Status``), per-user authorization (403 ``Stat
 the apiserver's wording), discovery, ``/version``, lists with ``limit``/``continue``,
 label and field selectors, metadata-only lists (``PartialObjectMetadataList``), gets, and
 SubjectAccessReview / SelfSubjectAccessReview. Every other write is refused with 405.
-Every request is recorded in :attr:`FakeApiServer.request_log`.
+Every request is recorded in :attr:`FakeApiServer.request_log`. :attr:`FakeApiServer.faults`
+makes it answer chosen requests with a fault instead (see :mod:`tests.kubernetes.faults`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import copy
 import json
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from tests.kubernetes.apiauth import (
 from tests.kubernetes.apitypes import ApiType
 from tests.kubernetes.certs import make_server_certificate
 from tests.kubernetes.cluster import FakeCluster, seed_cluster
+from tests.kubernetes.faults import FaultPlan, deliver
 from tests.kubernetes.kubeconfig import write_kubeconfig
 from tests.kubernetes.selectors import SelectorError, field_selector, label_selector
 
@@ -56,6 +59,7 @@ class LoggedRequest:
     verb: str = ""
     accept: str = ""
     returned_secret_data: bool = False
+    fault: str = ""
 
     @property
     def metadata_only(self) -> bool:
@@ -136,13 +140,14 @@ class FakeApiServer:
         self._certificate = make_server_certificate(workdir)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.faults = FaultPlan()
 
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> FakeApiServer:
         """Listen on an ephemeral loopback port and serve in a background thread."""
         handler = type("Handler", (_Handler,), {"server_state": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd = _QuietServer(("127.0.0.1", 0), handler)
         httpd.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -156,7 +161,8 @@ class FakeApiServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (faults that hold a connection end too)."""
+        self.faults.stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -216,6 +222,15 @@ class FakeApiServer:
             self._log.append(entry)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Reports errors in handling a request, but not a connection the client or a fault cut."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_state: FakeApiServer
@@ -227,6 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep the test output quiet; the request log has everything."""
+
+    def finish(self) -> None:
+        """Flush and close; a connection a fault reset or the client cut is already gone."""
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -259,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = stop.status, stop.body
         except Exception as exc:  # a bug in the test server must show, not hang the client
             status, answer = 500, status_body(500, "InternalError", f"test server error: {exc!r}")
-        payload = json.dumps(answer).encode()
+        rule = self.server_state.faults.pick(method, path, user.name if user else None) if user else None
         self.server_state.record(
             LoggedRequest(
                 method=method,
@@ -270,8 +292,13 @@ class _Handler(BaseHTTPRequestHandler):
                 verb=verb,
                 accept=accept,
                 returned_secret_data=_has_secret_data(answer),
+                fault=rule.kind if rule else "",
             )
         )
+        if rule is not None:
+            deliver(rule.kind, self, answer, self.server_state.faults)
+            return
+        payload = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

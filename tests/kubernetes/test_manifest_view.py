@@ -70,7 +70,7 @@ def test_a_folder_of_multi_document_files_lists_and_json(tmp_path: Path) -> None
     write(
         tmp_path / "nested" / "b.yml",
         "apiVersion: v1\nkind: List\nitems:\n"
-        "  - {apiVersion: v1, kind: Service, metadata: {name: svc}}\n"
+        "  - {apiVersion: v1, kind: Service, metadata: {name: svc}, spec: {ports: [{port: 80}]}}\n"
         "  - apiVersion: v1\n    kind: ConfigMapList\n    items:\n"
         "      - {apiVersion: v1, kind: ConfigMap, metadata: {name: cm, namespace: other}}\n",
     )

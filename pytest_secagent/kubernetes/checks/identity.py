@@ -10,10 +10,10 @@ from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks.scope import (
     agent_containers,
     agent_scope,
-    agent_templates,
     list_if_served,
 )
 from pytest_secagent.kubernetes.checks.secrets import no_agent_pods_reason
+from pytest_secagent.kubernetes.checks.workload import judged_templates, note_out_of_scope
 from pytest_secagent.kubernetes.resources import (
     CONFIG_MAPS,
     DAPR_COMPONENTS,
@@ -96,7 +96,7 @@ def check_service_accounts(
     legacy long-lived service-account token Secret exists in the namespace.
     """
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
+    templates = judged_templates(view, scope, evidence)
     accounts = {_name(sa): sa for sa in view.list(SERVICE_ACCOUNTS, scope.namespace)}
     api_access = tuple(policy.agent.api_access)
     for template in templates:
@@ -182,6 +182,8 @@ def check_cloud_keys(
         templates = list(pod_templates(view, scope.namespace, scope.selector))
     except EvidenceUnavailable as error:
         unreadable = str(error)
+    else:
+        note_out_of_scope(view, scope, evidence)
     config_maps: dict[str, Mapping[str, Any]] | None = None
     failed = False
     for ref in agent_containers(templates):

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_secagent.evidence import Evidence
-from pytest_secagent.kubernetes.checks.scope import agent_scope, agent_templates
+from pytest_secagent.kubernetes.checks.scope import agent_scope
+from pytest_secagent.kubernetes.checks.workload import judged_templates
 from pytest_secagent.kubernetes.resources import DAEMON_SETS, NETWORK_POLICIES, NODES
 from pytest_secagent.kubernetes.view import KubernetesView, Resource
 from pytest_secagent.kubernetes.workloads import PodTemplate, label_selector_matches
@@ -427,7 +428,7 @@ def check_default_deny_ingress(
     there that part is recorded as not observed and the control passes at best partially.
     """
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
+    templates = judged_templates(view, scope, evidence)
     policies = _read_policies(view, scope.namespace, evidence)
     undecided: list[tuple[str, str]] = []
     deny_all = [
@@ -593,7 +594,7 @@ def check_egress_restricted(
     the CNI enforces them: checked live, recorded as unobserved on rendered manifests.
     """
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
+    templates = judged_templates(view, scope, evidence)
     policies = _read_policies(view, scope.namespace, evidence)
     allowed = declared_egress(policy)
     hostnames_on_443 = any(

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_secagent.evidence import Evidence
-from pytest_secagent.kubernetes.checks.scope import agent_scope, agent_templates
+from pytest_secagent.kubernetes.checks.scope import agent_scope
+from pytest_secagent.kubernetes.checks.workload import judged_templates
 from pytest_secagent.kubernetes.resources import DAEMON_SETS, PODS
 from pytest_secagent.kubernetes.view import KubernetesView
 from pytest_secagent.outcomes import EvidenceUnavailable, not_applicable
@@ -136,7 +137,7 @@ def _check_node_agents(
 ) -> None:
     if not view.live:
         not_applicable(f"{what} readiness is only known on a live cluster")
-    templates = agent_templates(view, agent_scope(policy, namespace))
+    templates = judged_templates(view, agent_scope(policy, namespace), evidence)
     agent_nodes = sorted({node for t in templates for node in t.nodes})
     if not agent_nodes:
         raise EvidenceUnavailable("the agent's pods run on no node yet (pending?)")

@@ -26,6 +26,7 @@ from typing import Any
 from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks.network_policy import selector_problems
 from pytest_secagent.kubernetes.checks.scope import AgentScope, agent_scope, agent_templates
+from pytest_secagent.kubernetes.checks.workload import judged_templates
 from pytest_secagent.kubernetes.resources import (
     CLUSTER_ROLE_BINDINGS,
     CLUSTER_ROLES,
@@ -135,8 +136,14 @@ def _compact(value: object) -> str:
     return json.dumps(value, sort_keys=False, separators=(", ", ": "), default=str)
 
 
-def agent_subjects(view: KubernetesView, policy: Policy, scope: AgentScope) -> list[Subject]:
-    """Return the agent's service accounts: declared in the policy, else those its pods use."""
+def agent_subjects(
+    view: KubernetesView, policy: Policy, scope: AgentScope, evidence: Evidence | None = None
+) -> list[Subject]:
+    """Return the agent's service accounts: declared in the policy, else those its pods use.
+
+    With ``evidence``, the workloads left out of the agent's pods are recorded (see
+    :func:`~pytest_secagent.kubernetes.checks.workload.judged_templates`).
+    """
     declared = policy.agent.service_accounts
     if declared:
         subjects = []
@@ -144,7 +151,7 @@ def agent_subjects(view: KubernetesView, policy: Policy, scope: AgentScope) -> l
             namespace, _, name = item.rpartition("/")
             subjects.append(Subject(namespace or scope.namespace, name))
         return subjects
-    templates = agent_templates(view, scope)
+    templates = agent_templates(view, scope) if evidence is None else judged_templates(view, scope, evidence)
     names = sorted({t.service_account for t in templates})
     return [Subject(scope.namespace, name) for name in names]
 
@@ -486,7 +493,7 @@ def check_rbac(
     reviews, the same questions, and whether every authenticated user can read Secrets.
     """
     scope = agent_scope(policy, namespace)
-    subjects = agent_subjects(view, policy, scope)
+    subjects = agent_subjects(view, policy, scope, evidence)
     evidence.observe("agent identities", ", ".join(str(s) for s in subjects))
     roles = _Roles(view, scope.namespace)
     failures: list[str] = []

@@ -91,8 +91,14 @@ class ContainerRef:
 
     @property
     def label(self) -> str:
-        """``Kind/owner kind container``, e.g. ``Deployment/agent container app``."""
-        return f"{self.template.owner.kind}/{self.template.owner.name} {self.kind} {self.name}"
+        """``Kind/owner (note) kind container``, e.g. ``Deployment/agent container app``.
+
+        The owner's note tells a running pod that differs from its template (or a child
+        controller with another template) from the template itself.
+        """
+        owner = self.template.owner
+        note = f" ({owner.note})" if owner.note else ""
+        return f"{owner.kind}/{owner.name}{note} {self.kind} {self.name}"
 
     @property
     def security_context(self) -> Mapping[str, Any]:

@@ -26,6 +26,7 @@ from pytest_secagent.kubernetes.checks.textscan import (
     container_items,
     secret_value_kinds,
 )
+from pytest_secagent.kubernetes.checks.workload import note_out_of_scope
 from pytest_secagent.kubernetes.resources import CONFIG_MAPS, DAPR_COMPONENTS, SECRETS
 from pytest_secagent.kubernetes.view import KubernetesView, Resource
 from pytest_secagent.kubernetes.workloads import PodTemplate, pod_templates
@@ -152,6 +153,8 @@ def check_no_plaintext_secrets(
         templates = list(pod_templates(view, scope.namespace, scope.selector))
     except EvidenceUnavailable as error:
         unreadable.append(str(error))
+    else:
+        note_out_of_scope(view, scope, evidence)
     for ref in agent_containers(templates):
         items.extend(container_items(ref))
     namespace_settings = 0

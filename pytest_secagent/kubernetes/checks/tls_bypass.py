@@ -6,7 +6,6 @@ from pytest_secagent.evidence import Evidence
 from pytest_secagent.kubernetes.checks.scope import (
     agent_containers,
     agent_scope,
-    agent_templates,
     list_if_served,
 )
 from pytest_secagent.kubernetes.checks.textscan import (
@@ -16,6 +15,7 @@ from pytest_secagent.kubernetes.checks.textscan import (
     container_items,
     tls_bypass_kinds,
 )
+from pytest_secagent.kubernetes.checks.workload import judged_templates
 from pytest_secagent.kubernetes.resources import CONFIG_MAPS, DAPR_COMPONENTS
 from pytest_secagent.kubernetes.view import KubernetesView
 from pytest_secagent.policy.model import Policy
@@ -34,7 +34,7 @@ def check_no_tls_bypass(
     to Atlan, object stores and secret stores.
     """
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
+    templates = judged_templates(view, scope, evidence)
     items: list[TextItem] = []
     for ref in agent_containers(templates):
         items.extend(container_items(ref))

@@ -17,10 +17,10 @@ from pytest_secagent.kubernetes.checks.scope import (
     age_days,
     agent_containers,
     agent_scope,
-    agent_templates,
     list_if_served,
     parse_time,
 )
+from pytest_secagent.kubernetes.checks.workload import judged_templates
 from pytest_secagent.kubernetes.resources import VULNERABILITY_REPORTS
 from pytest_secagent.kubernetes.view import KubernetesView
 from pytest_secagent.outcomes import EvidenceUnavailable, not_applicable
@@ -95,10 +95,10 @@ def fixable_findings(report: Mapping[str, Any]) -> tuple[int, str]:
 
 
 def _agent_images(
-    view: KubernetesView, policy: Policy, namespace: str | None
+    view: KubernetesView, policy: Policy, namespace: str | None, evidence: Evidence
 ) -> tuple[str, dict[str, ImageRef]]:
     scope = agent_scope(policy, namespace)
-    templates = agent_templates(view, scope)
+    templates = judged_templates(view, scope, evidence)
     images = {}
     for ref in agent_containers(templates):
         reference = str(ref.container.get("image") or "")
@@ -117,7 +117,7 @@ def check_image_vulnerabilities(
     view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
 ) -> None:
     """SA-VULN-001: every agent image has a report with zero fixable Critical/High findings."""
-    ns, images = _agent_images(view, policy, namespace)
+    ns, images = _agent_images(view, policy, namespace, evidence)
     reports = _reports(view, ns)
     for reference, image in sorted(images.items()):
         matching = [r for r in reports if report_matches(r, image)]
@@ -154,7 +154,7 @@ def check_scan_freshness(
     """
     now = now or dt.datetime.now(dt.timezone.utc)
     limit = policy.vulnerability.scan_max_age_days
-    ns, images = _agent_images(view, policy, namespace)
+    ns, images = _agent_images(view, policy, namespace, evidence)
     reports = _reports(view, ns)
     for reference, image in sorted(images.items()):
         times = [t for r in reports if report_matches(r, image) and (t := _report_time(r)) is not None]

@@ -38,6 +38,7 @@ __all__ = [
     "check_socket_mounts",
     "judged_templates",
     "mounts_engine_socket",
+    "note_out_of_scope",
 ]
 
 ENGINE_SOCKET_NAMES = frozenset(
@@ -93,9 +94,14 @@ def judged_templates(view: KubernetesView, scope: AgentScope, evidence: Evidence
     the agent selector does not match are named in an ``observe`` line.
     """
     templates = agent_templates(view, scope)
+    note_out_of_scope(view, scope, evidence)
+    return templates
+
+
+def note_out_of_scope(view: KubernetesView, scope: AgentScope, evidence: Evidence) -> None:
+    """Record, in an ``observe`` line each, which workloads are not the agent's and why."""
     for line in out_of_scope(view, scope.namespace, scope.selector):
         evidence.observe("workloads not judged", line)
-    return templates
 
 
 def _volumes(template: PodTemplate) -> list[Mapping[str, Any]]:
