@@ -96,9 +96,7 @@ def describe(argv: Sequence[str]) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-def run_bounded(
-    argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
-) -> Finished:
+def run_bounded(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None) -> Finished:
     """Run ``argv`` locally, without a shell, killing its process group after ``timeout``.
 
     A missing executable is reported like a shell would: exit status 127.
@@ -122,8 +120,13 @@ def run_bounded(
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        # Reap it, but do not wait for its pipes: a process outside the group may hold them
+        # (an ssh master holds the output pipes of the client it runs a session for).
         with contextlib.suppress(subprocess.TimeoutExpired):
-            process.communicate(timeout=KILL_GRACE_SECONDS)
+            process.wait(timeout=KILL_GRACE_SECONDS)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
         raise CommandTimedOut(describe(argv)) from None
     return Finished(process.returncode, stdout, stderr, time.monotonic() - started)
 
@@ -153,11 +156,7 @@ def result_or_timeout(
     bound: TargetTimeout,
 ) -> CommandResult:
     """Turn a finished process into a :class:`CommandResult`, or raise on a target timeout."""
-    if (
-        bound.available
-        and finished.exit_status in _TIMEOUT_STATUSES
-        and finished.elapsed >= timeout * 0.9
-    ):
+    if bound.available and finished.exit_status in _TIMEOUT_STATUSES and finished.elapsed >= timeout * 0.9:
         raise timed_out(target_id, argv, timeout)
     return CommandResult(
         argv=tuple(argv),
@@ -170,7 +169,8 @@ def result_or_timeout(
 def timed_out(target_id: str, argv: Sequence[str], timeout: float) -> EvidenceUnavailable:
     """The error of a command that was killed at its deadline."""
     return EvidenceUnavailable(
-        f"{target_id}: command `{describe(argv)}` did not finish within {timeout:g} s and was killed"
+        f"{target_id}: command `{describe(argv)}` did not finish within {timeout:g} s and was killed "
+        "(command limit)"
     )
 
 

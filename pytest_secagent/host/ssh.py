@@ -4,6 +4,18 @@ One master connection per host is opened at start and every command goes through
 (ControlMaster, in a private temporary folder that :meth:`SshConnection.close` removes).
 The user's ssh configuration applies (keys, proxies, known hosts), except for the options
 this module enforces: host keys are checked strictly, nothing prompts, nothing is forwarded.
+
+Deadlines: the connection must be up within ``connect_timeout`` (ssh's ``ConnectTimeout``
+covers the TCP connect and the banner; the wait for the master covers the rest). Its first
+command prints a nonce made of two random halves, on a pseudo-terminal: when the host
+answers anything else it runs a forced command (sshd ``ForceCommand``, or ``command=`` in
+``authorized_keys``) instead of ours, so the connection is closed and nothing else is sent;
+the pseudo-terminal makes sshd hang up whatever the forced command started when the
+session closes, so nothing keeps running on the host. Every later command runs under the
+host's own ``timeout`` (TERM at the command limit, KILL :data:`KILL_GRACE_SECONDS` later)
+and the local client is killed :data:`REPLY_GRACE_SECONDS` after the limit: a command
+without an answer by then means the connection stalls (or drips), so it is closed and
+every later command fails at once, naming the limit.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -38,7 +51,15 @@ from pytest_secagent.host.shell import ShellHost
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.targets import SshTarget
 
-__all__ = ["ENFORCED_OPTIONS", "HostKeyNotVerified", "SshConnection"]
+__all__ = [
+    "ENFORCED_OPTIONS",
+    "FORCED_COMMAND",
+    "REPLY_GRACE_SECONDS",
+    "ConnectionLost",
+    "ForcedCommand",
+    "HostKeyNotVerified",
+    "SshConnection",
+]
 
 ENFORCED_OPTIONS = (
     "BatchMode=yes",
@@ -58,10 +79,29 @@ _HOST_KEY_FAILURE = re.compile(
 )
 _SSH_ERROR = 255
 _POLL_SECONDS = 0.05
+_SHOWN_LOG = 300
+
+REPLY_GRACE_SECONDS = 2 * KILL_GRACE_SECONDS
+"""How long after a command's limit the local client waits for the host's answer."""
+
+FORCED_COMMAND = (
+    "the host runs a forced command instead of the checks' commands; its answers are not evidence"
+)
+"""The reason every check of a host with a forced command errors with."""
+
+_NONCE_SCRIPT = 'printf "%s%s\\n" "$1" "$2"; '
 
 
 class HostKeyNotVerified(EvidenceUnavailable):
     """The host's key is unknown or differs from known_hosts: we refuse to talk to it."""
+
+
+class ForcedCommand(EvidenceUnavailable):
+    """The host answered the first command with something else: it runs a forced command."""
+
+
+class ConnectionLost(EvidenceUnavailable):
+    """The connection stalled, dripped or was reset; nothing more is sent over it."""
 
 
 class SshConnection(ShellHost):
@@ -89,6 +129,8 @@ class SshConnection(ShellHost):
         self._folder: str | None = None
         self._master: subprocess.Popen[bytes] | None = None
         self._bound = TargetTimeout()
+        self._lost: str | None = None
+        self._log_mark = 0
 
     @classmethod
     def connect(
@@ -122,12 +164,13 @@ class SshConnection(ShellHost):
             raise RuntimeError("the connection is not open")
         return str(Path(self._folder) / "master")
 
-    def _options(self) -> list[str]:
+    def _options(self, *, tty: bool = False) -> list[str]:
         options: list[str] = []
         if self.ssh_config is not None:
             options += ["-F", self.ssh_config]
         for option in ENFORCED_OPTIONS:
-            options += ["-o", option]
+            tty_option = tty and option.startswith("RequestTTY=")
+            options += ["-o", "RequestTTY=force" if tty_option else option]
         options += ["-o", f"ConnectTimeout={max(1, round(self.connect_timeout))}"]
         options += ["-o", f"ControlPath={self.control_path}"]
         if self.target.user:
@@ -159,20 +202,54 @@ class SshConnection(ShellHost):
                 stderr=log,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + self.connect_timeout + KILL_GRACE_SECONDS
+        started = time.monotonic()
+        deadline = started + self.connect_timeout + KILL_GRACE_SECONDS
         while not Path(self.control_path).exists():
             if self._master.poll() is not None:
-                raise self._connect_error(log_path.read_text(errors="replace"))
+                raise self._connect_error(log_path.read_text(errors="replace"), time.monotonic() - started)
             if time.monotonic() > deadline:
                 raise EvidenceUnavailable(
                     f"{self.target_id}: no ssh connection to {self.target.host} within "
-                    f"{self.connect_timeout:g} s"
+                    f"{self.connect_timeout:g} s (connect limit hit after {time.monotonic() - started:.1f} s)"
                 )
             time.sleep(_POLL_SECONDS)
-        probe = self._ssh(["sh", "-c", TIMEOUT_PROBE], timeout=self.timeout, shown=["sh"])
-        self._bound = parse_timeout_probe(probe.stdout.decode(errors="replace"))
+        self._bound = self._first_command()
+        self._log_mark = log_path.stat().st_size
 
-    def _connect_error(self, log: str) -> EvidenceUnavailable:
+    def _first_command(self) -> TargetTimeout:
+        """Check that the host runs what it is sent, and find its ``timeout`` command.
+
+        The nonce is sent in two halves, so an answer that merely repeats the command line
+        does not pass for it. The session has a pseudo-terminal: when it is closed (the
+        answer came, or the local client was killed at the limit), sshd hangs up whatever
+        ran in it, so a forced command that does not return does not outlive the check.
+        """
+        halves = (secrets.token_hex(8), secrets.token_hex(8))
+        argv = ["sh", "-c", _NONCE_SCRIPT + TIMEOUT_PROBE, "sh", *halves]
+        shown = ["printf", "%s%s\\n", "NONCE", "NONCE"]
+        command = [self.ssh_binary, *self._options(tty=True), "-o", "ControlMaster=no", self.target.host]
+        started = time.monotonic()
+        try:
+            finished = run_bounded([*command, shlex.join(argv)], timeout=self.timeout)
+        except CommandTimedOut:
+            raise EvidenceUnavailable(
+                f"{self.target_id}: the first command (print a nonce) got no answer within "
+                f"{self.timeout:g} s (command limit hit after {time.monotonic() - started:.1f} s): the host "
+                "may run a forced command instead of the checks' commands, or the connection stalls; "
+                "nothing else is sent to it"
+            ) from None
+        if finished.exit_status == _SSH_ERROR and not finished.stdout:
+            raise self._failure(shown, finished)
+        lines = [line.strip("\r") for line in finished.stdout.decode(errors="replace").split("\n")]
+        if finished.exit_status != 0 or lines[0] != "".join(halves):
+            raise ForcedCommand(
+                f"{self.target_id}: {FORCED_COMMAND} (asked to print a nonce, it answered "
+                f"{len(finished.stdout)} bytes with exit status {finished.exit_status}); nothing else "
+                "is sent to it"
+            )
+        return parse_timeout_probe("\n".join(lines[1:]))
+
+    def _connect_error(self, log: str, elapsed: float) -> EvidenceUnavailable:
         lines = [line.strip() for line in log.splitlines() if line.strip().strip("@")]
         detail = " ".join(lines)[-500:]
         if _HOST_KEY_FAILURE.search(log):
@@ -183,8 +260,41 @@ class SshConnection(ShellHost):
                 f"check runs against it. ssh said: {' '.join(said)[-600:]}"
             )
         return EvidenceUnavailable(
-            f"{self.target_id}: ssh could not connect to {self.target.host}: {detail or 'no reason given'}"
+            f"{self.target_id}: ssh could not connect to {self.target.host} (after {elapsed:.1f} s, "
+            f"connect limit {self.connect_timeout:g} s): {detail or 'no reason given'}"
         )
+
+    def _master_log(self) -> str:
+        """What the master connection logged since it was opened, for messages."""
+        if self._folder is None:
+            return ""
+        with contextlib.suppress(OSError):
+            with (Path(self._folder) / "master.log").open("rb") as log:
+                log.seek(self._log_mark)
+                text = log.read().decode(errors="replace")
+            return " ".join(line.strip() for line in text.splitlines() if line.strip())[-_SHOWN_LOG:]
+        return ""
+
+    def _failure(self, shown: Sequence[str], finished: Finished) -> EvidenceUnavailable:
+        """The error of an ssh client that exited 255: the connection is gone, or ssh failed."""
+        text = finished.stderr.decode(errors="replace").strip()[-500:]
+        if self._master is not None and self._master.poll() is not None:
+            return self._lose(
+                f"{self.target_id}: the ssh connection to {self.target.host} was lost while running "
+                f"`{describe(shown)}`: {self._master_log() or text or 'the master connection ended'}; "
+                "nothing more is sent to this host"
+            )
+        # ssh's own failures exit 255; a remote command that does is indistinguishable,
+        # so it is treated as a failure too (fail closed).
+        return EvidenceUnavailable(
+            f"{self.target_id}: ssh failed running `{describe(shown)}`: {text or 'exit status 255'}"
+        )
+
+    def _lose(self, reason: str) -> ConnectionLost:
+        """Close the connection for good: every later command fails at once with ``reason``."""
+        self._lost = reason
+        self._stop_master()
+        return ConnectionLost(reason)
 
     def _ssh(self, argv: Sequence[str], *, timeout: float, shown: Sequence[str]) -> Finished:
         command = [
@@ -195,23 +305,34 @@ class SshConnection(ShellHost):
             self.target.host,
             shlex.join(argv),
         ]
+        started = time.monotonic()
         try:
-            finished = run_bounded(command, timeout=timeout + KILL_GRACE_SECONDS * 2)
+            finished = run_bounded(command, timeout=timeout + REPLY_GRACE_SECONDS)
         except CommandTimedOut:
-            raise timed_out(self.target_id, shown, timeout) from None
+            if not self._bound.available:
+                raise timed_out(self.target_id, shown, timeout) from None
+            raise self._lose(
+                f"{self.target_id}: `{describe(shown)}` got no answer over ssh within "
+                f"{timeout + REPLY_GRACE_SECONDS:g} s (the command limit of {timeout:g} s plus "
+                f"{REPLY_GRACE_SECONDS:g} s for the host's own timeout to answer; hit after "
+                f"{time.monotonic() - started:.1f} s): the connection stalls or drips; nothing more is "
+                "sent to this host"
+            ) from None
         if finished.exit_status == _SSH_ERROR:
-            # ssh's own failures exit 255; a remote command that does is indistinguishable,
-            # so it is treated as a failure too (fail closed).
-            text = finished.stderr.decode(errors="replace").strip()[-500:]
-            raise EvidenceUnavailable(
-                f"{self.target_id}: ssh failed running `{describe(shown)}`: {text or 'exit status 255'}"
-            )
+            raise self._failure(shown, finished)
         return finished
 
     def run(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
         """Run ``argv`` on the host; a command killed at its deadline raises ``EvidenceUnavailable``."""
+        if self._lost is not None:
+            raise ConnectionLost(self._lost)
         if self._master is None:
             raise EvidenceUnavailable(f"{self.target_id}: the ssh connection is not open")
+        if self._master.poll() is not None:
+            raise self._lose(
+                f"{self.target_id}: the ssh connection to {self.target.host} was lost: "
+                f"{self._master_log() or 'the master connection ended'}; nothing more is sent to this host"
+            )
         limit = self.timeout if timeout is None else timeout
         wrapped = remote_script(argv, timeout=limit, bound=self._bound)
         finished = self._ssh(wrapped, timeout=limit, shown=argv)
@@ -238,6 +359,13 @@ class SshConnection(ShellHost):
 
     def close(self) -> None:
         """Stop the master connection and remove its private folder."""
+        self._stop_master()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def _stop_master(self) -> None:
+        """Stop the master connection (sessions still open on the host are closed with it)."""
         master, self._master = self._master, None
         if master is not None:
             if master.poll() is None and self._folder is not None:
@@ -253,6 +381,3 @@ class SshConnection(ShellHost):
             except subprocess.TimeoutExpired:
                 master.kill()
                 master.wait(timeout=KILL_GRACE_SECONDS)
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None

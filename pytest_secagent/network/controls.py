@@ -120,10 +120,10 @@ def _judge_versions(report: TlsReport, evidence: Evidence, unknowns: list[str]) 
         )
 
 
-def _judge_certificate(report: TlsReport, policy: Policy, evidence: Evidence) -> None:
+def _judge_certificate(report: TlsReport, policy: Policy, evidence: Evidence, unknowns: list[str]) -> None:
     ep = report.endpoint
     trust = "the system store" + (f" and {policy.tls.ca_bundle}" if policy.tls.ca_bundle else "")
-    if report.handshake is not None:
+    if report.handshake is not None or report.chain_error is not None:
         evidence.expect(
             f"{ep} certificate chain",
             expected=f"verifies against {trust}",
@@ -131,6 +131,11 @@ def _judge_certificate(report: TlsReport, policy: Policy, evidence: Evidence) ->
             ok=report.chain_error is None,
         )
     facts = report.certificate
+    if facts is None and report.handshake_cut_off:
+        why = report.certificate_error or "none"
+        evidence.observe(f"{ep} certificate", f"unknown: {why}; the handshake was cut off by the deadline")
+        unknowns.append(f"{ep}: no certificate was read before the deadline")
+        return
     if facts is None:
         evidence.expect(
             f"{ep} certificate",
@@ -194,20 +199,30 @@ def judge_tls(report: TlsReport, policy: Policy, evidence: Evidence, *, require_
     Expected: a verified handshake at ``tls.min_version`` or newer, every older version
     rejected, a chain that verifies, a name that matches, enough days to expiry, a strong
     negotiated cipher (also for TLS 1.2 when every cipher is offered), and ``h2`` for gRPC.
+    A handshake the deadline cut off after the server began to answer is unknown, not
+    failed, and so is the certificate it did not show.
     """
     ep = report.endpoint
     unknowns: list[str] = []
     evidence.observe(f"{ep} SNI", ep.sni or "none (the name is an IP address)")
-    evidence.expect(
-        f"{ep} handshake",
-        expected=f"completes at {report.min_version} or newer",
-        actual=_handshake_text(report),
-        ok=report.handshake is not None,
-    )
+    if report.handshake is None and report.handshake_cut_off:
+        # Cut off by the deadline: nothing shows the server would not complete it.
+        why = (report.handshake_error or "").removeprefix(f"{ep}: ")
+        evidence.observe(f"{ep} handshake", f"unknown: {why}")
+        unknowns.append(f"{ep}: the verified handshake did not finish: {why}")
+    else:
+        evidence.expect(
+            f"{ep} handshake",
+            expected=f"completes at {report.min_version} or newer",
+            actual=_handshake_text(report),
+            ok=report.handshake is not None,
+        )
     _judge_versions(report, evidence, unknowns)
-    _judge_certificate(report, policy, evidence)
+    _judge_certificate(report, policy, evidence, unknowns)
     _judge_ciphers(report, evidence)
-    if require_h2:
+    if require_h2 and report.handshake is None and report.handshake_cut_off:
+        evidence.observe(f"{ep} ALPN (gRPC/TLS)", "unknown: the handshake did not finish before the deadline")
+    elif require_h2:
         alpn = report.handshake.alpn if report.handshake else None
         evidence.expect(
             f"{ep} ALPN (gRPC/TLS)",
@@ -225,7 +240,8 @@ def check_tls(endpoint: Endpoint, policy: Policy, timeout: float, evidence: Evid
     is probed and judged under its own name, so one weak address fails the control. An
     address that cannot be probed is an unknown, which makes the control an error unless
     another address already failed it. A name that does not resolve raises
-    :class:`EvidenceUnavailable`.
+    :class:`EvidenceUnavailable`. ``timeout`` is the deadline of the whole probe of the
+    endpoint: resolution and every connection to every address.
     """
     probes = probe_addresses(
         endpoint, timeout=timeout, min_version=policy.tls.min_version, ca_bundle=policy.tls.ca_bundle

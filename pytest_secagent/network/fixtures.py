@@ -117,14 +117,14 @@ def secagent_vantages(secagent_settings: Settings, secagent_connections: Connect
     vantages: list[Vantage] = []
     for target in hosts:
         if isinstance(target, LocalTarget):
-            vantages.append(LocalVantage())
+            vantages.append(LocalVantage(secagent_settings.timeout))
             continue
 
         def open_vantage(host: Target) -> HostConnection:
             return _open_vantage_host(secagent_settings, host)
 
         vantages.append(HostVantage(secagent_connections.get(target, open_vantage)))
-    return vantages or [LocalVantage()]
+    return vantages or [LocalVantage(secagent_settings.timeout)]
 
 
 @pytest.fixture
@@ -135,4 +135,4 @@ def secagent_inbound_vantage(secagent_settings: Settings) -> Vantage:
     """
     if not secagent_settings.active_probes:
         not_applicable(ACTIVE_PROBES_OFF)
-    return LocalVantage()
+    return LocalVantage(secagent_settings.timeout)

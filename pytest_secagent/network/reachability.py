@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pytest_secagent.host.base import HostConnection
-from pytest_secagent.network.tls import Endpoint, ProbeError, handshake
+from pytest_secagent.network.tls import Deadline, Endpoint, Limit, ProbeError, ProbeTimeout, handshake, lookup
 from pytest_secagent.network.x509 import CertificateError, hostname_matches, read_certificate
 from pytest_secagent.policy.model import OutboundRule
 
@@ -190,48 +190,64 @@ _ERRNO_STATUS = {
 
 
 class LocalVantage:
-    """Probes from this machine with plain sockets."""
+    """Probes from this machine with plain sockets.
+
+    ``timeout`` bounds each name resolution; a resolver that does not answer in time
+    raises :class:`~pytest_secagent.network.tls.ProbeTimeout` instead of holding the probe.
+    Each connection attempt (resolution and every address tried) ends at its own
+    ``timeout`` deadline.
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
 
     @property
     def name(self) -> str:
         """Always ``local``."""
         return "local"
 
-    def resolve(self, host: str) -> tuple[str, ...]:
-        """Resolve with the system resolver (``getaddrinfo``), in its order."""
+    def resolve(self, host: str, *, deadline: Deadline | None = None) -> tuple[str, ...]:
+        """Resolve with the system resolver (``getaddrinfo``), in its order, by ``deadline``.
+
+        Empty when the name does not resolve; :class:`ProbeTimeout` when the resolver did
+        not answer by the deadline (by default the vantage's ``timeout`` from now).
+        """
         if _ip(host) is not None:
             return (host,)
         try:
-            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            return lookup(host, None, deadline or Deadline(self.timeout))
         except (socket.gaierror, UnicodeError):
             return ()
-        seen: list[str] = []
-        for info in infos:
-            address = str(info[4][0])
-            if address not in seen:
-                seen.append(address)
-        return tuple(seen)
 
     def connect(self, destination: Destination, *, timeout: float) -> ConnectResult:
-        """Try each resolved address (at most four) until one connects."""
-        addresses = self.resolve(destination.host)
+        """Try each resolved address (at most four) until one connects, all within ``timeout``."""
+        deadline = Deadline(timeout)
+        try:
+            addresses = self.resolve(destination.host, deadline=deadline)
+        except ProbeTimeout as exc:
+            return ConnectResult(destination, ConnectStatus.ERROR, str(exc))
         if not addresses:
             return ConnectResult(
                 destination, ConnectStatus.UNRESOLVED, f"{destination.host} does not resolve"
             )
         first: ConnectResult | None = None
         for address in addresses[:_MAX_ADDRESSES]:
-            result = self._connect_one(destination, address, timeout)
+            result = self._connect_one(destination, address, deadline)
             if result.status is ConnectStatus.CONNECTED:
                 return result
             first = first or result
         return first or ConnectResult(destination, ConnectStatus.ERROR, "no address tried")
 
     @staticmethod
-    def _connect_one(destination: Destination, address: str, timeout: float) -> ConnectResult:
+    def _connect_one(destination: Destination, address: str, deadline: Deadline) -> ConnectResult:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        timeout = deadline.seconds
+        if deadline.remaining() <= 0:
+            return ConnectResult(
+                destination, ConnectStatus.ERROR, f"{address}: not tried ({deadline.hit(Limit.CONNECT)})"
+            )
         with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
+            sock.settimeout(deadline.remaining())
             try:
                 sock.connect((address, destination.port))
             except TimeoutError:

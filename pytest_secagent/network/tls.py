@@ -23,6 +23,14 @@ handshake cut off in the middle, silence) leaves the verdict unknown.
 A name can stand for several addresses (A and AAAA records, round robin); each one is a
 server of its own, so :func:`probe_addresses` probes every address the name resolves to
 and each report names its address.
+
+One :class:`Deadline` bounds the whole probe of an endpoint: resolving its name (in a
+worker thread that is abandoned at the deadline, so a silent resolver holds nothing), and
+every connection to every address, each with its TCP connect, its handshake and every
+read. The connections of one endpoint (a verified handshake and one per version, for each
+address) run at the same time, each until the shared deadline, so a connection that
+stalls or drips takes no time from the others. Past the deadline the probe says which
+limit was hit (:class:`Limit`: resolve, connect, handshake or read) and after how long.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pytest_secagent.network.x509 import (
@@ -53,9 +62,11 @@ __all__ = [
     "PROTOCOLS",
     "Acceptance",
     "AddressProbe",
+    "Deadline",
     "Endpoint",
     "HandshakeResult",
     "HandshakeStalled",
+    "Limit",
     "ProbeError",
     "ProbeTimeout",
     "TlsReport",
@@ -63,6 +74,7 @@ __all__ = [
     "cipher_problems",
     "handshake",
     "local_offer_problem",
+    "lookup",
     "probe_addresses",
     "probe_endpoint",
     "probe_version",
@@ -99,12 +111,46 @@ MAX_ADDRESSES = 16
 """At most this many addresses of one name are probed; the rest make the verdict unknown."""
 
 
+class Limit(enum.Enum):
+    """The step of a probe that was still waiting when its deadline passed."""
+
+    RESOLVE = "resolve"
+    """The resolver had not answered for the name."""
+    CONNECT = "connect"
+    """The TCP connection had not opened."""
+    HANDSHAKE = "handshake"
+    """The server had not said a word in answer to the ClientHello."""
+    READ = "read"
+    """The server had begun its answer, and the rest was not there (a stall, or a drip)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The one deadline of an operation: ``seconds`` after it started, whatever it waits for."""
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the operation started."""
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (0 once it has passed)."""
+        return max(self.started + self.seconds - time.monotonic(), 0.0)
+
+    def hit(self, limit: Limit) -> str:
+        """Text naming the limit that was hit, and after how long, for messages."""
+        return f"{limit.value} limit hit after {self.elapsed:.1f}s"
+
+
 class ProbeError(EvidenceUnavailable):
     """The endpoint could not be probed at all (refused, unresolvable, not TLS)."""
 
 
 class ProbeTimeout(ProbeError):
-    """The endpoint did not answer within the timeout."""
+    """The endpoint did not answer within the deadline."""
 
 
 class HandshakeStalled(ProbeTimeout):
@@ -206,6 +252,8 @@ class TlsReport:
     chain_error: str | None
     certificate: CertificateFacts | None
     certificate_error: str | None
+    handshake_cut_off: bool = False
+    """Whether the verified handshake was cut off by the deadline after the server began to answer."""
 
     def version(self, name: str) -> VersionResult:
         """The result for version ``name``."""
@@ -236,10 +284,14 @@ def _reason(exc: ssl.SSLError) -> str:
     return str(getattr(exc, "reason", None) or exc.__class__.__name__)
 
 
+_WARNINGS_LOCK = threading.Lock()
+"""Held while the warning filters are swapped: ``catch_warnings`` is not thread-safe."""
+
+
 def _legacy_context(version: str, ciphers: str | None) -> ssl.SSLContext:
     # Setting TLS 1.0/1.1 bounds is deprecated in the ssl module; offering them is the
-    # whole point of a downgrade probe.
-    with warnings.catch_warnings():
+    # whole point of a downgrade probe. Version probes run in threads, hence the lock.
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
@@ -304,16 +356,30 @@ def local_offer_problem(version: str, ciphers: str | None = LEGACY_CIPHERS) -> s
     return None
 
 
-def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
-    target = endpoint.address or endpoint.host
-    try:
-        return socket.create_connection((target, endpoint.port), timeout=timeout)
-    except TimeoutError as exc:
-        raise ProbeTimeout(f"{endpoint}: TCP connect timed out after {timeout:g}s") from exc
-    except socket.gaierror as exc:
-        raise ProbeError(f"{endpoint}: cannot resolve {endpoint.host}: {exc.strerror}") from exc
-    except OSError as exc:
-        raise ProbeError(f"{endpoint}: TCP connect failed: {exc.strerror or exc}") from exc
+def _connect(endpoint: Endpoint, deadline: Deadline) -> socket.socket:
+    """A TCP connection to the endpoint's address (or the first of its name's that answers)."""
+    if endpoint.address is not None:
+        addresses: Sequence[str] = (endpoint.address,)
+    else:
+        resolved = resolve_addresses(endpoint, timeout=deadline.seconds, deadline=deadline)
+        addresses = [str(e.address) for e in resolved]
+    failure: OSError | None = None
+    for address in addresses:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            break
+        try:
+            return socket.create_connection((address, endpoint.port), timeout=remaining)
+        except TimeoutError:
+            failure = None
+            break
+        except OSError as exc:
+            failure = exc
+    if failure is None:
+        raise ProbeTimeout(
+            f"{endpoint}: TCP connect timed out after {deadline.seconds:g}s ({deadline.hit(Limit.CONNECT)})"
+        )
+    raise ProbeError(f"{endpoint}: TCP connect failed: {failure.strerror or failure}")
 
 
 _CHANGE_CIPHER_SPEC, _ALERT, _HANDSHAKE, _APPLICATION_DATA, _HEARTBEAT = 20, 21, 22, 23, 24
@@ -517,17 +583,25 @@ class _Exchange:
     cipher: str | None = None
     alpn: str | None = None
     certificate: bytes | None = None
+    late: str = ""  # at a timeout: which limit was hit, and when
 
 
-def _send(sock: socket.socket, data: bytes, deadline: float) -> None:
-    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+def _send(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
+    sock.settimeout(max(deadline.remaining(), 0.001))
     sock.sendall(data)
 
 
-def _exchange(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> _Exchange:
-    """Run one handshake over a socket, feeding every byte the server sends to a reader."""
-    sock = _connect(endpoint, timeout)
-    deadline = time.monotonic() + timeout
+def _timed_out(flight: _ServerFlight, deadline: Deadline) -> _Exchange:
+    limit = Limit.READ if flight.received else Limit.HANDSHAKE
+    return _Exchange(flight, _End.TIMEOUT, "", late=deadline.hit(limit))
+
+
+def _exchange(endpoint: Endpoint, context: ssl.SSLContext, deadline: Deadline) -> _Exchange:
+    """Run one handshake over a socket, feeding every byte the server sends to a reader.
+
+    Connect, handshake and every read end at ``deadline``, however the server paces its bytes.
+    """
+    sock = _connect(endpoint, deadline)
     flight = _ServerFlight()
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname=endpoint.sni)
@@ -558,19 +632,21 @@ def _exchange(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> _E
                     flight, end, "", None, tls.version(), cipher[0] if cipher else None,
                     tls.selected_alpn_protocol(), tls.getpeercert(binary_form=True),
                 )  # fmt: skip
+            if end is _End.TIMEOUT:
+                return _timed_out(flight, deadline)
             if end is not None:
                 return _Exchange(flight, end, reason, error)
             if flight.received > _MAX_FLIGHT:
                 flight.malformed = f"more than {_MAX_FLIGHT} bytes without a finished handshake"
                 return _Exchange(flight, _End.FAILED, "too much data")
-            remaining = deadline - time.monotonic()
+            remaining = deadline.remaining()
             if remaining <= 0:
-                return _Exchange(flight, _End.TIMEOUT, "")
+                return _timed_out(flight, deadline)
             sock.settimeout(remaining)
             try:
                 data = sock.recv(16384)
             except TimeoutError:
-                return _Exchange(flight, _End.TIMEOUT, "")
+                return _timed_out(flight, deadline)
             except OSError as exc:
                 return _Exchange(flight, _End.RESET, exc.strerror or str(exc))
             if not data:
@@ -589,7 +665,7 @@ def _ending(exchange: _Exchange, timeout: float) -> str:
     return {
         _End.CLOSED: "closed the connection",
         _End.RESET: "reset the connection",
-        _End.TIMEOUT: f"sent nothing more within {timeout:g}s",
+        _End.TIMEOUT: f"sent nothing more within {timeout:g}s ({exchange.late})",
     }.get(exchange.end, f"this side ended the handshake ({exchange.reason})")
 
 
@@ -643,7 +719,7 @@ def _verdict(version: str, exchange: _Exchange, timeout: float) -> tuple[Accepta
     if end is _End.RESET:
         return Acceptance.REJECTED, "the server reset the connection without a ServerHello"
     if end is _End.TIMEOUT:
-        return Acceptance.INCONCLUSIVE, f"no answer within {timeout:g}s"
+        return Acceptance.INCONCLUSIVE, f"no answer within {timeout:g}s ({exchange.late})"
     if exchange.reason in _LOCAL_REASONS:
         return Acceptance.INCONCLUSIVE, f"the local library could not continue ({exchange.reason})"
     return Acceptance.INCONCLUSIVE, f"handshake ended with {exchange.reason}; the verdict is unknown"
@@ -660,13 +736,19 @@ def _failure_text(exc: ssl.SSLError) -> str:
 
 
 def probe_version(
-    endpoint: Endpoint, version: str, *, timeout: float, ciphers: str | None = LEGACY_CIPHERS
+    endpoint: Endpoint,
+    version: str,
+    *,
+    timeout: float,
+    ciphers: str | None = LEGACY_CIPHERS,
+    deadline: Deadline | None = None,
 ) -> VersionResult:
     """Offer only ``version`` to the endpoint and judge from the wire whether it accepted it.
 
-    A refused or unreachable endpoint raises :class:`ProbeError`. The whole handshake is
-    bounded by ``timeout``; one that gets no ServerHello in time is ``INCONCLUSIVE``, one
-    whose ServerHello chose ``version`` is ``ACCEPTED`` however it went on.
+    A refused or unreachable endpoint raises :class:`ProbeError`. Connect and handshake
+    end at ``deadline`` (by default ``timeout`` seconds from now); one that gets no
+    ServerHello in time is ``INCONCLUSIVE``, one whose ServerHello chose ``version`` is
+    ``ACCEPTED`` however it went on.
     """
     problem = local_offer_problem(version, ciphers)
     if problem is not None:
@@ -674,9 +756,10 @@ def probe_version(
         return VersionResult(
             version, Acceptance.NOT_PROBED if not_built else Acceptance.INCONCLUSIVE, problem
         )
+    deadline = deadline or Deadline(timeout)
     context = _legacy_context(version, ciphers)
-    exchange = _exchange(endpoint, context, timeout)
-    acceptance, detail = _verdict(version, exchange, timeout)
+    exchange = _exchange(endpoint, context, deadline)
+    acceptance, detail = _verdict(version, exchange, deadline.seconds)
     if acceptance is not Acceptance.ACCEPTED:
         return VersionResult(version, acceptance, detail)
     cipher = exchange.cipher
@@ -712,18 +795,22 @@ def handshake(
     ca_bundle: str | None = None,
     verify: bool = True,
     alpn: Sequence[str] = ("h2", "http/1.1"),
+    deadline: Deadline | None = None,
 ) -> HandshakeResult:
     """Complete one handshake the way a modern client would, offering ``alpn``.
 
     With ``verify`` the chain is checked against the system store plus ``ca_bundle``
     (the host name is not: see :func:`pytest_secagent.network.x509.hostname_matches`).
-    Raises ``ssl.SSLError`` (``SSLCertVerificationError`` for chain faults, ``SSLEOFError``
-    when the server hangs up) when the handshake fails, :class:`ProbeTimeout` when the
-    server says nothing within ``timeout``, and :class:`HandshakeStalled` when it began
-    its answer and then stopped.
+    Resolution, connect and handshake end at ``deadline`` (by default ``timeout`` seconds
+    from now). Raises ``ssl.SSLError`` (``SSLCertVerificationError`` for chain faults,
+    ``SSLEOFError`` when the server hangs up) when the handshake fails,
+    :class:`ProbeTimeout` when the server says nothing in time, and
+    :class:`HandshakeStalled` when it began its answer and did not finish it in time.
     """
+    deadline = deadline or Deadline(timeout)
+    timeout = deadline.seconds
     context = _modern_context(min_version, ca_bundle, verify, alpn)
-    exchange = _exchange(endpoint, context, timeout)
+    exchange = _exchange(endpoint, context, deadline)
     flight = exchange.flight
     if exchange.end is _End.COMPLETED:
         return HandshakeResult(
@@ -735,10 +822,12 @@ def handshake(
     if exchange.error is not None:
         raise exchange.error
     if exchange.end is _End.TIMEOUT and not flight.received:
-        raise ProbeTimeout(f"{endpoint}: TLS handshake got no answer within {timeout:g}s")
+        raise ProbeTimeout(f"{endpoint}: TLS handshake got no answer within {timeout:g}s ({exchange.late})")
     if exchange.end is _End.TIMEOUT:
         seen = ", ".join(flight.messages) or f"{flight.received} bytes"
-        raise HandshakeStalled(f"{endpoint}: the server sent {seen}, then nothing more within {timeout:g}s")
+        raise HandshakeStalled(
+            f"{endpoint}: the server sent {seen}, then nothing more within {timeout:g}s ({exchange.late})"
+        )
     if exchange.end is _End.RESET:
         raise ssl.SSLEOFError(f"connection reset during the handshake: {exchange.reason}")
     raise ssl.SSLEOFError("server closed the connection during the handshake")
@@ -753,12 +842,48 @@ def _facts(der: bytes | None) -> tuple[CertificateFacts | None, str | None]:
         return None, f"the certificate cannot be read: {exc}"
 
 
-def resolve_addresses(endpoint: Endpoint, *, timeout: float) -> tuple[Endpoint, ...]:
+def lookup(host: str, port: int | None, deadline: Deadline) -> tuple[str, ...]:
+    """The addresses ``host`` resolves to (A and AAAA), in the resolver's order, without duplicates.
+
+    ``getaddrinfo`` runs in a worker thread that is abandoned at ``deadline``: a resolver
+    that never answers raises :class:`ProbeTimeout` (naming the resolve limit) on time.
+    A name that does not resolve raises ``socket.gaierror``.
+    """
+    outcome: list[object] = []
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=resolve, name=f"resolve-{host}", daemon=True)
+    worker.start()
+    worker.join(deadline.remaining())
+    if not outcome:
+        raise ProbeTimeout(
+            f"resolving {host} got no answer within {deadline.seconds:g}s ({deadline.hit(Limit.RESOLVE)})"
+        )
+    answer = outcome[0]
+    if isinstance(answer, BaseException):
+        raise answer
+    addresses: list[str] = []
+    for info in answer if isinstance(answer, list) else []:
+        address = str(info[4][0])
+        if address not in addresses:
+            addresses.append(address)
+    return tuple(addresses)
+
+
+def resolve_addresses(
+    endpoint: Endpoint, *, timeout: float, deadline: Deadline | None = None
+) -> tuple[Endpoint, ...]:
     """The endpoint pinned to each address its host resolves to, in the resolver's order.
 
     Every family is asked for (A and AAAA); duplicates are dropped. An endpoint already
-    pinned, or whose host is an address, is returned as it is. Resolution is bounded by
-    ``timeout``; a name that does not resolve raises :class:`ProbeError`.
+    pinned, or whose host is an address, is returned as it is. Resolution ends at
+    ``deadline`` (by default ``timeout`` seconds from now), else :class:`ProbeTimeout`;
+    a name that does not resolve raises :class:`ProbeError`.
     """
     if endpoint.address is not None:
         return (endpoint,)
@@ -768,37 +893,22 @@ def resolve_addresses(endpoint: Endpoint, *, timeout: float) -> tuple[Endpoint, 
         pass
     else:
         return (endpoint.at(endpoint.host),)
-    outcome: list[object] = []
-
-    def lookup() -> None:
-        try:
-            outcome.append(socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM))
-        except (OSError, UnicodeError) as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=lookup, name=f"resolve-{endpoint.host}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not outcome:
-        raise ProbeTimeout(f"{endpoint}: resolving {endpoint.host} took longer than {timeout:g}s")
-    answer = outcome[0]
-    if isinstance(answer, Exception):
-        why = answer.strerror if isinstance(answer, OSError) and answer.strerror else str(answer)
-        raise ProbeError(f"{endpoint}: cannot resolve {endpoint.host}: {why}")
-    addresses: list[str] = []
-    for info in answer if isinstance(answer, list) else []:
-        address = str(info[4][0])
-        if address not in addresses:
-            addresses.append(address)
+    try:
+        addresses = lookup(endpoint.host, endpoint.port, deadline or Deadline(timeout))
+    except ProbeTimeout as exc:
+        raise ProbeTimeout(f"{endpoint}: {exc}") from None
+    except (OSError, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ProbeError(f"{endpoint}: cannot resolve {endpoint.host}: {why}") from None
     if not addresses:
         raise ProbeError(f"{endpoint}: {endpoint.host} resolves to no address")
     return tuple(endpoint.at(address) for address in addresses)
 
 
-def _pinned(endpoint: Endpoint, timeout: float) -> Endpoint:
+def _pinned(endpoint: Endpoint, deadline: Deadline) -> Endpoint:
     if endpoint.address is not None:
         return endpoint
-    addresses = resolve_addresses(endpoint, timeout=timeout)
+    addresses = resolve_addresses(endpoint, timeout=deadline.seconds, deadline=deadline)
     if len(addresses) > 1:
         listed = ", ".join(str(a.address) for a in addresses)
         raise ProbeError(
@@ -806,6 +916,42 @@ def _pinned(endpoint: Endpoint, timeout: float) -> Endpoint:
             "one report covers one server, so probe each with probe_addresses"
         )
     return addresses[0]
+
+
+def _modern(
+    endpoint: Endpoint,
+    deadline: Deadline,
+    min_version: str,
+    ca_bundle: str | None,
+    alpn: Sequence[str],
+) -> tuple[HandshakeResult | None, str | None, str | None, bool]:
+    """The verified handshake (or one without verification after a chain fault).
+
+    Returns the result, the handshake error, the chain error, and whether the handshake
+    was cut off by the deadline after the server began to answer.
+    """
+    try:
+        result = handshake(
+            endpoint, timeout=deadline.seconds, min_version=min_version, ca_bundle=ca_bundle, alpn=alpn,
+            deadline=deadline,
+        )  # fmt: skip
+    except ssl.SSLCertVerificationError as exc:
+        chain_error = str(exc.verify_message or _reason(exc))
+        try:
+            again = handshake(
+                endpoint, timeout=deadline.seconds, min_version=min_version, verify=False, alpn=alpn,
+                deadline=deadline,
+            )  # fmt: skip
+        except ssl.SSLError as failure:
+            return None, f"{_failure_text(failure)} (without verification)", chain_error, False
+        except ProbeTimeout as late:  # the deadline passed during the second handshake
+            return None, f"{late} (without verification)", chain_error, True
+        return again, None, chain_error, False
+    except ssl.SSLError as exc:
+        return None, _failure_text(exc), None, False
+    except HandshakeStalled as exc:
+        return None, str(exc), None, True  # it answered: the version probes still tell what it accepts
+    return result, None, None, False
 
 
 def probe_endpoint(
@@ -816,6 +962,7 @@ def probe_endpoint(
     ca_bundle: str | None = None,
     alpn: Sequence[str] = ("h2", "http/1.1"),
     versions: Sequence[str] = PROTOCOLS,
+    deadline: Deadline | None = None,
 ) -> TlsReport:
     """Probe every version, then the certificate, cipher and ALPN of a verified handshake.
 
@@ -823,29 +970,24 @@ def probe_endpoint(
     address its host resolves to (a name with several raises :class:`ProbeError`: use
     :func:`probe_addresses`). The report's endpoint names that address.
 
-    Raises :class:`ProbeTimeout` at once when the endpoint accepts TCP but never answers
-    the first handshake, and :class:`ProbeError` when it cannot be reached. A server that
-    answers and then stalls is probed on: what it accepted is still evidence.
+    Everything ends at ``deadline`` (by default ``timeout`` seconds from now): the verified
+    handshake and the version probes run at the same time, each on its own connection.
+
+    Raises :class:`ProbeTimeout` when the endpoint accepts TCP but never answers the
+    verified handshake, and :class:`ProbeError` when it cannot be reached. A server that
+    answers and then stalls is still judged on what it sent: what it accepted is evidence.
     """
     version_rank(min_version)
-    endpoint = _pinned(endpoint, timeout)
-    result: HandshakeResult | None = None
-    handshake_error: str | None = None
-    chain_error: str | None = None
-    try:
-        result = handshake(endpoint, timeout=timeout, min_version=min_version, ca_bundle=ca_bundle, alpn=alpn)
-    except ssl.SSLCertVerificationError as exc:
-        chain_error = str(exc.verify_message or _reason(exc))
-        try:
-            result = handshake(endpoint, timeout=timeout, min_version=min_version, verify=False, alpn=alpn)
-        except (ssl.SSLError, HandshakeStalled) as again:
-            text = _failure_text(again) if isinstance(again, ssl.SSLError) else str(again)
-            handshake_error = f"{text} (without verification)"
-    except ssl.SSLError as exc:
-        handshake_error = _failure_text(exc)
-    except HandshakeStalled as exc:
-        handshake_error = str(exc)  # it answered: the version probes still tell what it accepts
-    results = tuple(probe_version(endpoint, v, timeout=timeout) for v in versions)
+    deadline = deadline or Deadline(timeout)
+    endpoint = _pinned(endpoint, deadline)
+    with ThreadPoolExecutor(max_workers=max(len(versions), 1), thread_name_prefix="tls-probe") as pool:
+        pending = [
+            pool.submit(probe_version, endpoint, version, timeout=deadline.seconds, deadline=deadline)
+            for version in versions
+        ]
+        modern = _modern(endpoint, deadline, min_version, ca_bundle, alpn)
+        result, handshake_error, chain_error, cut_off = modern
+        results = tuple(future.result() for future in pending)
     der = result.certificate if result else None
     if der is None:
         der = next((r.certificate for r in reversed(results) if r.certificate), None)
@@ -859,6 +1001,7 @@ def probe_endpoint(
         chain_error=chain_error,
         certificate=certificate,
         certificate_error=certificate_error,
+        handshake_cut_off=cut_off,
     )
 
 
@@ -880,28 +1023,42 @@ def probe_addresses(
     alpn: Sequence[str] = ("h2", "http/1.1"),
     versions: Sequence[str] = PROTOCOLS,
     max_addresses: int = MAX_ADDRESSES,
+    deadline: Deadline | None = None,
 ) -> tuple[AddressProbe, ...]:
     """Probe every address the endpoint's host resolves to, each on its own connections.
 
-    An address that cannot be probed (refused, timed out) has no report and says why;
-    addresses beyond ``max_addresses`` are listed the same way, unprobed. A name that
-    does not resolve raises :class:`ProbeError`.
+    The whole of it, resolution included, ends at ``deadline`` (by default ``timeout``
+    seconds from now); the addresses are probed at the same time. An address that cannot
+    be probed (refused, timed out) has no report and says why; addresses beyond
+    ``max_addresses`` are listed the same way, unprobed. A name that does not resolve, or
+    not in time, raises :class:`ProbeError`.
     """
+    deadline = deadline or Deadline(timeout)
+    pinned = resolve_addresses(endpoint, timeout=deadline.seconds, deadline=deadline)
+    probed = pinned[:max_addresses]
     probes: list[AddressProbe] = []
-    for index, pinned in enumerate(resolve_addresses(endpoint, timeout=timeout)):
-        if index >= max_addresses:
-            why = f"{pinned}: not probed, beyond the first {max_addresses} addresses"
-            probes.append(AddressProbe(pinned, None, why))
-            continue
-        try:
-            report = probe_endpoint(
-                pinned, timeout=timeout, min_version=min_version, ca_bundle=ca_bundle, alpn=alpn,
+    with ThreadPoolExecutor(max_workers=max(len(probed), 1), thread_name_prefix="tls-address") as pool:
+        pending = [
+            pool.submit(
+                probe_endpoint,
+                address,
+                timeout=deadline.seconds,
+                min_version=min_version,
+                ca_bundle=ca_bundle,
+                alpn=alpn,
                 versions=versions,
-            )  # fmt: skip
-        except ProbeError as exc:
-            probes.append(AddressProbe(pinned, None, str(exc)))
-            continue
-        probes.append(AddressProbe(pinned, report))
+                deadline=deadline,
+            )
+            for address in probed
+        ]
+        for address, future in zip(probed, pending, strict=True):
+            try:
+                probes.append(AddressProbe(address, future.result()))
+            except ProbeError as exc:
+                probes.append(AddressProbe(address, None, str(exc)))
+    for address in pinned[max_addresses:]:
+        why = f"{address}: not probed, beyond the first {max_addresses} addresses"
+        probes.append(AddressProbe(address, None, why))
     return tuple(probes)
 
 

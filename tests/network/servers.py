@@ -163,9 +163,13 @@ class Fault(enum.Enum):
     HELLO_THEN_STALL = "sends the real ServerHello, then stalls"
     CUT_HELLO_CLOSE = "sends half the ServerHello record, then closes"
     CUT_HELLO_STALL = "sends half the ServerHello record, then stalls"
+    STALL = "reads the ClientHello, then says nothing"
+    DRIP = "sends the real answer one byte a second"
 
 
 _GARBAGE = bytes(range(0x30, 0x70)) * 4
+_DRIP_SECONDS = 1.0
+_FLIGHT_IDLE = 0.5
 _HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -251,6 +255,21 @@ class FaultyServer:
             except OSError:
                 return
 
+    def _drip(self, conn: socket.socket, hello: bytes) -> None:
+        """Relay the ClientHello upstream, then pass its whole answer on, one byte a second."""
+        assert self._upstream is not None
+        answer = b""
+        with socket.create_connection(("127.0.0.1", self._upstream), timeout=_HANDSHAKE_TIMEOUT) as upstream:
+            upstream.sendall(hello)
+            upstream.settimeout(_FLIGHT_IDLE)
+            with contextlib.suppress(TimeoutError):
+                while chunk := upstream.recv(65536):
+                    answer += chunk
+        for offset in range(len(answer)):
+            conn.sendall(answer[offset : offset + 1])
+            if self._stop.wait(_DRIP_SECONDS):
+                return
+
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(_HANDSHAKE_TIMEOUT)
         try:
@@ -267,6 +286,12 @@ class FaultyServer:
             return
         if fault is Fault.RESET_SILENTLY:
             _reset(conn)
+            return
+        if fault is Fault.STALL:
+            self._stall(conn)
+            return
+        if fault is Fault.DRIP and self._upstream is not None:
+            self._drip(conn, hello)
             return
         canned = {
             Fault.GARBAGE: _GARBAGE,

@@ -138,13 +138,14 @@ CONTROL_CASES = [
     pytest.param("client_cert", "failed", {"TLSv1", "TLSv1.1"}, id="requires-client-cert"),
     pytest.param("hello_then_reset", "failed", {"handshake", "TLSv1", "TLSv1.1"}, id="hello-then-reset"),
     pytest.param("hello_then_close", "failed", {"handshake", "TLSv1", "TLSv1.1"}, id="hello-then-close"),
-    pytest.param("hello_then_stall", "failed", {"handshake", "TLSv1", "TLSv1.1"}, id="hello-then-stall"),
+    # A handshake the deadline cut off is unknown, not failed; what the server accepted still fails it.
+    pytest.param("hello_then_stall", "failed", {"TLSv1", "TLSv1.1"}, id="hello-then-stall"),
     pytest.param("close_silently", "failed", {"handshake"}, id="closes-without-a-word"),
     pytest.param("reset_silently", "failed", {"handshake"}, id="resets-without-a-word"),
     pytest.param("garbage", "failed", {"handshake"}, id="garbage"),
     pytest.param("http", "failed", {"handshake"}, id="plain-http"),
     pytest.param("cut_hello_close", "failed", {"handshake"}, id="hello-cut-then-close"),
-    pytest.param("cut_hello_stall", "failed", {"handshake"}, id="hello-cut-then-stall"),
+    pytest.param("cut_hello_stall", "error", set(), id="hello-cut-then-stall"),
     pytest.param("silent", "error", set(), id="says-nothing"),
     pytest.param("tls12plus", "passed", set(), id="refuses-old-versions"),
 ]

@@ -22,6 +22,7 @@ import contextlib
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,17 @@ table inet sa_net_egress {{
 """
 
 
+# Names outside the hosts file fail at once instead of waiting for this machine's resolver,
+# which the namespaces cannot reach: nothing listens on the namespace's port 53.
+FAIL_FAST_RESOLVER = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+# The resolver library's own defaults (5 s a try, 2 tries): with a silent server on port 53,
+# a name outside the hosts file takes 10 s to fail.
+PATIENT_RESOLVER = "nameserver 127.0.0.1\n"
+
+
 @contextlib.contextmanager
-def namespace_with_hosts(name: str, hosts: str) -> Iterator[str]:
+def namespace_with_hosts(name: str, hosts: str, resolv_conf: str = FAIL_FAST_RESOLVER) -> Iterator[str]:
+    """A namespace ``name`` with ``lo`` up, resolving through ``hosts`` and ``resolv_conf``."""
     _run("ip", "netns", "add", name)
     etc = _NETNS_ETC / name
     try:
@@ -84,9 +94,7 @@ def namespace_with_hosts(name: str, hosts: str) -> Iterator[str]:
             with contextlib.suppress(FileNotFoundError):
                 etc.mkdir(parents=True, exist_ok=False)
                 (etc / "hosts").write_text(hosts)
-                # Names outside the hosts file fail at once instead of waiting for this
-                # machine's resolver, which the namespaces cannot reach.
-                (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+                (etc / "resolv.conf").write_text(resolv_conf)
                 break
         _run("ip", "-n", name, "link", "set", "lo", "up")
         yield name
@@ -95,6 +103,35 @@ def namespace_with_hosts(name: str, hosts: str) -> Iterator[str]:
         with contextlib.suppress(OSError):
             _NETNS_ETC.rmdir()  # only when no other namespace keeps files there
         subprocess.run(["ip", "netns", "del", name], timeout=30, capture_output=True, check=False)
+
+
+_SILENT_DNS = """
+import socket
+sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sink.bind(("127.0.0.1", 53))
+print("listening", flush=True)
+while True:
+    sink.recv(4096)
+"""
+
+
+@contextlib.contextmanager
+def silent_resolver(namespace: str) -> Iterator[None]:
+    """A DNS server on the namespace's 127.0.0.1:53 that reads every query and never answers."""
+    with subprocess.Popen(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", _SILENT_DNS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != "listening":
+                raise RuntimeError("the silent resolver did not start")
+            yield
+        finally:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def _link(outside: str, inside: str, peer: str, subnet: str) -> None:
