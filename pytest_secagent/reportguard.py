@@ -7,9 +7,10 @@ old JSON. A signal that arrives meanwhile is taken once the reports are complete
 the terminal; the reports stand, since they describe what ran.
 
 The first SIGINT (or SIGTERM, which a CI runner sends on its time-out) interrupts the run as
-Ctrl-C does, and from then on both are held back until the process exits: a second Ctrl-C
-while pytest handles the first, writes the reports or cleans up can no longer escape with the
-run recorded as finished (SIGKILL still ends it).
+Ctrl-C does; from then on both are held back until the reports are written and only noted
+after that, until the process exits: a second Ctrl-C while pytest handles the first, writes
+the reports or cleans up can no longer escape with the run recorded as finished (SIGKILL
+still ends it).
 
 A run that did not finish (pytest's status 2, interrupted) is marked as such in every report:
 the JSON's ``run.interrupted``, a JUnit ``<property name="secagent_interrupted">`` on each test
@@ -92,10 +93,18 @@ class ReportGuard:
                 self._previous[signum] = current
                 signal.signal(signum, self._interrupt)
 
+    def _late(self, signum: int, frame: FrameType | None) -> None:
+        self.late_signals.append(signal.Signals(signum).name)
+
     def uninstall(self) -> None:
-        """Give the signals back their earlier handlers."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+        """Give the signals back their earlier handlers, unless the run was interrupted.
+
+        After an interrupt the noting handler stays until the process exits (see
+        :meth:`pytest_sessionfinish`).
+        """
+        if not self.interrupted:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
         self._previous.clear()
 
     def pytest_sessionstart(self) -> None:
@@ -125,10 +134,15 @@ class ReportGuard:
                 # Take the held signal now, so that unblocking does not raise mid-exit.
                 signal.sigwait({signum})
                 self.late_signals.append(signal.Signals(signum).name)
-            if not self.interrupted:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-            # An interrupted run keeps them held until the process exits: pytest's own clean-up
-            # after the reports must not be cut short into a traceback and a signal exit.
+            if self.interrupted:
+                # From now until the process exits a signal is only noted: pytest's own clean-up
+                # after the reports must not be cut short into a traceback and a signal exit.
+                # A Python handler (unlike a blocked or ignored signal) is not inherited by
+                # the processes started later.
+                for signum in self._previous:
+                    signal.signal(signum, self._late)
+            restored = previous - GUARDED_SIGNALS if self.interrupted else previous
+            signal.pthread_sigmask(signal.SIG_SETMASK, restored)
             self._say_late_signals(session.config)
         return result
 

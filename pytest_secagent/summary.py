@@ -39,6 +39,16 @@ _COLUMNS = (
     ("skipped", Outcome.SKIPPED),
 )
 
+#: Terminal colours of the outcomes that matter (markup is dropped with --color=no).
+_CELL_COLOURS: dict[Outcome, dict[str, bool]] = {
+    Outcome.PASSED: {"green": True},
+    Outcome.PARTIAL: {"yellow": True},
+    Outcome.FAILED: {"red": True, "bold": True},
+    Outcome.ERROR: {"yellow": True, "bold": True},
+    Outcome.WAIVED: {"cyan": True},
+}
+
+
 @dataclass
 class ControlResult:
     """The final verdict of one control test item on one target."""
@@ -254,10 +264,20 @@ class ComplianceResults:
         total: Counter[Outcome] = Counter()
         for section, counter in counts.items():
             total.update(counter)
-            cells = "  ".join(f"{counter[o]:>{len(name)}}" for name, o in _COLUMNS)
-            tr.write_line(f"{section:<{width}}  {format_score(score(counter)):>5}  {cells}")
-        cells = "  ".join(f"{total[o]:>{len(name)}}" for name, o in _COLUMNS)
-        tr.write_line(f"{'total':<{width}}  {format_score(score(total)):>5}  {cells}")
+            self._write_row(tr, section, width, counter)
+        self._write_row(tr, "total", width, total)
+
+    @staticmethod
+    def _write_row(tr: pytest.TerminalReporter, label: str, width: int, counter: Counter[Outcome]) -> None:
+        """One table row; counts that matter in colour where the terminal has it (not with --color=no)."""
+        tr.ensure_newline()
+        tr.write(f"{label:<{width}}  {format_score(score(counter)):>5}")
+        for name, outcome in _COLUMNS:
+            count = counter[outcome]
+            markup = _CELL_COLOURS.get(outcome, {}) if count else {}
+            tr.write("  ")
+            tr.write(f"{count:>{len(name)}}", **markup)
+        tr.write("\n")
 
     def _write_findings(self, tr: pytest.TerminalReporter) -> None:
         labels = {
@@ -268,6 +288,7 @@ class ComplianceResults:
             label = labels.get(result.outcome)
             if label is None:
                 continue
+            markup = _CELL_COLOURS.get(result.outcome, {})
             line = (
                 f"{label} {result.control_id} [{result.record['severity']}] on "
                 f"{result.target or '-'}: {result.record.get('title', '')}"
@@ -281,7 +302,29 @@ class ComplianceResults:
                 line += f" -- waiver expired on {waiver['expires']} (owner {waiver['owner']})"
             elif result.outcome is Outcome.PARTIAL:
                 line += f" -- {result.record.get('detail', '')}"
-            tr.write_line(line)
+            tr.write_line(line, **markup)
+        self._write_unreachable(tr)
+
+    def _write_unreachable(self, tr: pytest.TerminalReporter) -> None:
+        """One line per target whose controls could not be verified for one same reason."""
+        reasons: dict[str, Counter[str]] = {}
+        for result in self.ordered():
+            if result.outcome is not Outcome.ERROR or not result.target:
+                continue
+            detail = str(result.record.get("detail") or "")
+            reason = detail.removeprefix(f"could not verify {result.control_id} on {result.target}: ")
+            reasons.setdefault(result.target, Counter())[reason] += 1
+        shared = [
+            (target, reason, count)
+            for target, counter in reasons.items()
+            for reason, count in counter.most_common()
+            if count >= 2
+        ]
+        if not shared:
+            return
+        tr.write_sep("-", "secagent targets that could not be checked")
+        for target, reason, count in shared:
+            tr.write_line(f"{target}: {count} controls could not be verified: {reason}", yellow=True)
 
     def _write_waivers(self, tr: pytest.TerminalReporter) -> None:
         notes = {

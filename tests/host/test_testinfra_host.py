@@ -43,7 +43,7 @@ def _run(pytester: pytest.Pytester, *targets: str) -> tuple[pytest.RunResult, di
         args += ["--secagent-target", target]
     result = pytester.runpytest(*args, "--junitxml", "j.xml", "--secagent-json", "r.json", "test_hosts.py")
     document: dict[str, Any] = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
-    root = ElementTree.parse(pytester.path / "j.xml").getroot()  # noqa: S314 - the inner run's own report
+    root = ElementTree.parse(pytester.path / "j.xml").getroot()
     cases = [
         {p.get("name", ""): p.get("value", "") for p in case.iter("property")} | {"name": case.get("name", "")}
         for case in root.iter("testcase")
