@@ -26,7 +26,9 @@ from pytest_secagent.kubernetes.shapes import object_problems
 from pytest_secagent.kubernetes.view import Resource
 from pytest_secagent.outcomes import EvidenceUnavailable
 
-__all__ = ["MANIFEST_SUFFIXES", "ManifestError", "ManifestView", "metadata_only"]
+__all__ = [
+    "MANIFEST_SUFFIXES", "ManifestError", "ManifestView", "SourcedObject", "location_of", "metadata_only"
+]
 
 KubeObject = dict[str, Any]
 KubeObjects = list[KubeObject]
@@ -137,11 +139,36 @@ def _documents(path: Path) -> Iterator[tuple[int, Any]]:
         loader.dispose()
 
 
-def _objects(path: Path) -> Iterator[KubeObject]:
+class SourcedObject(dict[str, Any]):
+    """A manifest object that knows where it is written: ``location`` is ``FILE:LINE``.
+
+    It is a plain mapping for every check; the location survives copies, so evidence about
+    the object can point at its lines (SARIF shows findings there).
+    """
+
+    location: str = ""
+
+
+def location_of(obj: object) -> str | None:
+    """``FILE:LINE`` of a manifest object (the line its document starts on), else ``None``."""
+    location = getattr(obj, "location", "")
+    return location if isinstance(location, str) and location else None
+
+
+def _shown_path(path: Path) -> str:
+    """The path relative to the current folder when it lies below it (as SARIF wants it)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _objects(path: Path) -> Iterator[tuple[int, KubeObject]]:
     for line, document in _documents(path):
         if document is None:
             continue
-        yield from _expand(path, line, document)
+        for obj in _expand(path, line, document):
+            yield line, obj
 
 
 def _expand(path: Path, line: int, document: Any) -> Iterable[KubeObject]:
@@ -178,12 +205,14 @@ class ManifestView:
         self._objects: list[KubeObject] = []
         self._objects_by_namespace: dict[str | None, list[KubeObject]] = {}
         for file in _files(path):
-            for obj in _objects(file):
+            for line, obj in _objects(file):
+                obj = SourcedObject(obj)
+                obj.location = f"{_shown_path(file)}:{line}"
                 self._add(obj, default_namespace)
 
     def _add(self, obj: KubeObject, default_namespace: str) -> None:
         resource = resource_for_kind(str(obj["apiVersion"]), str(obj["kind"]))
-        obj = copy.deepcopy(obj)
+        obj = copy.deepcopy(obj)  # a SourcedObject stays one, with its location
         metadata = obj.get("metadata")
         if metadata is None:
             metadata = obj["metadata"] = {}

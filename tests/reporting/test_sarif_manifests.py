@@ -58,11 +58,6 @@ def test_a_manifests_run_validates_against_the_sarif_schema(privileged_run: dict
     assert rule["properties"]["security-severity"] == "9.5"
 
 
-@pytest.mark.xfail(
-    reason="the manifests checks do not yet record where an object is written (evidence location "
-    "FILE:LINE); SARIF turns such a location into a file and line as the other tests show",
-    strict=True,
-)
 def test_the_privileged_container_is_located_on_its_file_and_line(privileged_run: dict[str, Any]) -> None:
     location = _privileged_result(privileged_run)["locations"][0]["physicalLocation"]
     assert location["artifactLocation"] == {"uri": "deploy/agent.yaml", "uriBaseId": "SRCROOT"}

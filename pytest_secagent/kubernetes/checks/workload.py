@@ -21,6 +21,7 @@ from pytest_secagent.kubernetes.checks.scope import (
     agent_templates,
     effective_security,
 )
+from pytest_secagent.kubernetes.manifests import location_of
 from pytest_secagent.kubernetes.pss import RESTRICTED_VOLUME_SOURCES, RULES, Level, evaluate
 from pytest_secagent.kubernetes.resources import LIMIT_RANGES
 from pytest_secagent.kubernetes.view import KubernetesView
@@ -152,6 +153,7 @@ def check_socket_mounts(
             expected="none",
             actual="; ".join(found) or "none",
             ok=not found,
+            location=location_of(template.source),
         )
 
 
@@ -170,6 +172,7 @@ def check_non_root(
             expected="runAsNonRoot=true, runAsUser unset or not 0, runAsGroup unset or not 0",
             actual=f"runAsNonRoot={_show(non_root)}, runAsUser={_show(user)}, runAsGroup={_show(group)}",
             ok=ok,
+            location=location_of(ref.template.source),
         )
 
 
@@ -221,6 +224,7 @@ def check_privileges(
             ),
             actual="; ".join(problems) or "as expected",
             ok=not problems,
+            location=location_of(ref.template.source),
         )
     for template in templates:
         pod = {"kind": "PodTemplate", "template": {"metadata": template.metadata, "spec": template.spec}}
@@ -231,6 +235,7 @@ def check_privileges(
             expected=f"no violation of the rules {PSS_CONTROL} owns",
             actual="; ".join(str(v) for v in own) or "none",
             ok=not own,
+            location=location_of(template.source),
         )
         for violation in violations:
             control = PSS_RULE_CONTROLS.get(violation.rule, PSS_CONTROL)
@@ -239,6 +244,7 @@ def check_privileges(
                     f"{template.owner}: Pod Security Standards restricted {violation.rule}",
                     expected=f"no violation (fails {control})",
                     actual=violation.detail,
+                    location=location_of(template.source),
                 )
 
 
@@ -254,6 +260,7 @@ def check_read_only_root(
             expected="true",
             actual=_show(value),
             ok=value is True,
+            location=location_of(ref.template.source),
         )
 
 
@@ -304,6 +311,7 @@ def check_host_isolation(
             ),
             actual="; ".join(problems) or "none",
             ok=not problems,
+            location=location_of(template.source),
         )
         for mount in deferred:
             evidence.observe(f"{template.owner}: {mount}", "container-engine socket, see SA-RUNTIME-004")
@@ -355,6 +363,7 @@ def check_resource_limits(
                 f"{ref.label}: limits",
                 expected="pod-level limits (ephemeral containers cannot set their own)",
                 actual=actual,
+                location=location_of(ref.template.source),
             )
             continue
         evidence.expect(
@@ -362,4 +371,5 @@ def check_resource_limits(
             expected="limits.cpu and limits.memory set",
             actual=actual,
             ok=not missing,
+            location=location_of(ref.template.source),
         )
