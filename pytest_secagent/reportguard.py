@@ -19,6 +19,7 @@ suite, and a line at the top of the HTML summary.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import tempfile
@@ -67,6 +68,10 @@ def mark_junit_interrupted(path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _hold_at_exit() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, GUARDED_SIGNALS)
 
 
 class ReportGuard:
@@ -141,6 +146,11 @@ class ReportGuard:
                 # the processes started later.
                 for signum in self._previous:
                     signal.signal(signum, self._late)
+                if self._previous:
+                    # The interpreter drops Python handlers while it shuts down: hold the
+                    # signals from then on. (At exit only, so an in-process run leaves the
+                    # process it runs in as it was.)
+                    atexit.register(_hold_at_exit)
             restored = previous - GUARDED_SIGNALS if self.interrupted else previous
             signal.pthread_sigmask(signal.SIG_SETMASK, restored)
             self._say_late_signals(session.config)

@@ -65,6 +65,10 @@ def auditd(tmp_path: Path) -> Iterator[Path]:
         yield from _run_auditd(binary, tmp_path)
 
 
+#: The audit key of every rule these tests add.
+TEST_KEY = "sa-host-docker"
+
+
 @contextlib.contextmanager
 def _kernel_audit_lock() -> Iterator[None]:
     """The kernel has one audit state: tests that start auditd take turns, across test workers."""
@@ -77,7 +81,9 @@ def _kernel_audit_lock() -> Iterator[None]:
 
 
 def _run_auditd(binary: str, tmp_path: Path) -> Iterator[Path]:
-    saved_rules = auditctl("-l")
+    # Rules of these tests left by a run that was killed are not the machine's: drop them.
+    subprocess.run(["auditctl", "-D", "-k", TEST_KEY], check=False, timeout=30, capture_output=True)
+    saved_rules = "\n".join(line for line in auditctl("-l").splitlines() if TEST_KEY not in line)
     saved_enabled = re.search(r"^enabled (\d)", auditctl("-s"), re.MULTILINE)
     (tmp_path / "plugins.d").mkdir()
     (tmp_path / "auditd.conf").write_text(
