@@ -1,4 +1,4 @@
-"""Credentials written in the policy file appear in no output, at any verbosity.
+"""Credentials written in the policy file or held in the environment appear in no output, at any verbosity.
 
 Canary credentials of the shapes users really paste into a policy (a proxy URL with a password,
 a database URL, a chat webhook, a code-host token, a cloud key) are placed in every free-text
@@ -20,7 +20,10 @@ WEBHOOK_SECRET = "XXXXCANARY" + "XXXXXXXXXXXXXX"
 GITHUB_TOKEN = "ghp_" + "CANARY0123456789abcdefghijklmnopqrst"
 AWS_KEY = "AKIA" + "CANARY7EXAMPLE23"
 
-CANARIES = (PROXY_PASSWORD, DB_PASSWORD, WEBHOOK_SECRET, GITHUB_TOKEN, AWS_KEY)
+ENV_SECRET = "envCan" + "ary0Secret9Value"
+ENV_TOKEN = "ghp_" + "ENVCANARY23456789abcdefghijklmnopqrs"
+
+CANARIES = (PROXY_PASSWORD, DB_PASSWORD, WEBHOOK_SECRET, GITHUB_TOKEN, AWS_KEY, ENV_SECRET, ENV_TOKEN)
 
 POLICY = f"""
 network:
@@ -44,7 +47,12 @@ attestations:
 
 
 @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vvv", "-l", "--tb=long", "-rA"]])
-def test_policy_credentials_reach_no_output(pytester: pytest.Pytester, verbosity: list[str]) -> None:
+def test_policy_credentials_reach_no_output(
+    pytester: pytest.Pytester, verbosity: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Credentials in the environment of the run, as CI systems hold them.
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET)
+    monkeypatch.setenv("GITHUB_TOKEN", ENV_TOKEN)
     pytester.makefile(".yaml", policy=POLICY)
     result = pytester.runpytest(
         "--secagent-policy", "policy.yaml", "--secagent-target", "tls://127.0.0.1:9",
