@@ -15,10 +15,11 @@ when the local library cannot, the verdict is ``INCONCLUSIVE``, never ``REJECTED
 The verdict of a version probe comes from what the server put on the wire, read record
 by record: a ServerHello choosing the offered version means the server *accepted* it,
 whatever fails after (an alert once it asked for a client certificate, a reset, a
-stall); a ``protocol_version``, ``handshake_failure`` or ``insufficient_security`` alert
-before any ServerHello, a ServerHello for another version, or a connection closed
-without a byte means it *refused* it; anything else (bytes that are not TLS, a
-handshake cut off in the middle, silence) leaves the verdict unknown.
+stall); a ``protocol_version`` alert before any ServerHello, a ServerHello for another
+version, or a connection closed without a byte means it *refused* it; anything else
+(``handshake_failure`` or ``insufficient_security``, which may only mean that no cipher of
+this machine's offer suits the server, bytes that are not TLS, a handshake cut off in the
+middle, silence) leaves the verdict unknown.
 
 A name can stand for several addresses (A and AAAA records, round robin); each one is a
 server of its own, so :func:`probe_addresses` probes every address the name resolves to
@@ -425,7 +426,10 @@ _ALERT_NAMES = {
     120: "no_application_protocol",
 }
 _CLOSE_NOTIFY = 0
-_REFUSALS = frozenset({40, 70, 71})
+#: Alerts before any ServerHello that refuse the offered version itself. ``handshake_failure``
+#: and ``insufficient_security`` are not among them: they also answer "no cipher of your offer",
+#: and a server may accept the version with a cipher this machine's library cannot offer.
+_REFUSALS = frozenset({70})
 """Alerts that, before any ServerHello, say the server will not handshake with this offer."""
 _WIRE_NAMES = {number: name for name, number in _WIRE_VERSION.items()}
 

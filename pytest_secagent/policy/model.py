@@ -197,7 +197,12 @@ class NetworkSection:
         "Ports the inbound probe tries on the agent's addresses.", [22, 80, 443, 8000, 3500, 50001]
     )
     inbound_addresses: list[str] = doc("Agent host addresses the inbound probe tries.", [])
-    management_ports: list[int] = doc("Ports that may listen on non-loopback addresses (e.g. ssh).", [22])
+    management_ports: list[int] = doc(
+        "TCP ports that may listen on non-loopback addresses (e.g. ssh).", [22]
+    )
+    management_udp_ports: list[int] = doc(
+        "UDP ports that may listen on non-loopback addresses (a management_ports number is TCP only).", []
+    )
     production_cidrs: list[str] = doc("Production networks the agent must not sit in.", [])
     admin_cidrs: list[str] = doc("Admin networks allowed in as exceptions to deny-all.", [])
     proxy: str | None = doc("HTTP(S) proxy the agent uses, as URL.", None)

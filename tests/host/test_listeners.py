@@ -79,7 +79,7 @@ def test_external_listeners_fail_and_loopback_passes(listeners: tuple[Netns, str
 
 def test_declared_management_ports_pass(listeners: tuple[Netns, str]) -> None:
     namespace, _ = listeners
-    policy = dataclasses.replace(Policy(), network=NetworkSection(management_ports=[22, 8000, 5353]))
+    policy = dataclasses.replace(Policy(), network=NetworkSection(management_ports=[22, 8000], management_udp_ports=[5353]))
     evidence = run_check(check_listeners, namespace.connection(), policy)
     evidence.conclude()
 
@@ -136,3 +136,25 @@ def test_ss_output_that_is_not_a_socket_list_is_refused() -> None:
     for text in (header + sample, sample + "tcp LISTEN 0\n"):
         with pytest.raises(ValueError, match="not a socket line"):
             parse_ss(text)
+
+
+def test_a_udp_socket_on_a_management_port_number_is_exposed(namespace: Netns) -> None:
+    """Management ports are TCP services: a UDP listener on 22 is not ssh."""
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", namespace.name, sys.executable, "-c", SERVER, "udp/0.0.0.0/22"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == b"ready"
+        evidence = run_check(check_listeners, namespace.connection())
+        assert verdicts(evidence)[EXPOSED] is Verdict.FAIL
+        assert "udp 0.0.0.0:22" in line(evidence, EXPOSED)
+        declared = dataclasses.replace(Policy(), network=NetworkSection(management_udp_ports=[22]))
+        run_check(check_listeners, namespace.connection(), declared).conclude()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()

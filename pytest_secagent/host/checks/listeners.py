@@ -11,7 +11,10 @@ from pytest_secagent.host.base import HostConnection
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import Policy
 
-__all__ = ["Listener", "check_listeners", "is_loopback", "listening_sockets", "parse_proc_net", "parse_ss"]
+__all__ = [
+    "Listener", "check_listeners", "is_loopback", "listening_sockets", "management_ports", "parse_proc_net",
+    "parse_ss",
+]
 
 _PROC_FILES = ("tcp", "tcp6", "udp", "udp6")
 _TCP_LISTEN = "0A"
@@ -154,14 +157,29 @@ def listening_sockets(host: HostConnection) -> tuple[list[Listener], str]:
     return proc, "/proc/net/{" + ",".join(read) + "}"
 
 
+def management_ports(policy: Policy) -> set[tuple[str, int]]:
+    """``(protocol, port)`` pairs: ``network.management_ports`` (TCP) and ``management_udp_ports``."""
+    return {("tcp", port) for port in policy.network.management_ports} | {
+        ("udp", port) for port in policy.network.management_udp_ports
+    }
+
+
 def check_listeners(host: HostConnection, policy: Policy, evidence: Evidence) -> None:
-    """Record every listener that is neither loopback-bound nor on a management port."""
+    """Record every listener that is neither loopback-bound nor a TCP management port.
+
+    Management ports (``network.management_ports``, ssh by default) are TCP services: a UDP
+    socket on the same number is no management service and counts as exposed.
+    """
     listeners, source = listening_sockets(host)
-    allowed = set(policy.network.management_ports)
+    allowed = management_ports(policy)
     evidence.observe("listeners read from", source)
     evidence.observe("listening sockets", ", ".join(sorted({x.label for x in listeners})) or "none")
     exposed = sorted(
-        {x.label for x in listeners if not is_loopback(x.address) and x.port not in allowed}
+        {
+            x.label
+            for x in listeners
+            if not is_loopback(x.address) and (x.protocol, x.port) not in allowed
+        }
     )
     k3s = set(policy.network.k3s_internal_ports)
     internal = sorted({x.label for x in listeners if not is_loopback(x.address) and x.port in k3s})
@@ -169,7 +187,7 @@ def check_listeners(host: HostConnection, policy: Policy, evidence: Evidence) ->
         evidence.observe("K3s internal ports reachable from outside the host", ", ".join(internal))
     evidence.expect(
         "listeners outside loopback and the management ports",
-        expected=f"none (management ports: {sorted(allowed) or 'none'})",
+        expected=f"none (management ports: {', '.join(f'{n}/{p}' for p, n in sorted(allowed)) or 'none'})",
         actual=", ".join(exposed) or "none",
         ok=not exposed,
     )
