@@ -21,6 +21,7 @@ from pytest_secagent.network.fixtures import *  # noqa: F403 - ditto
 from pytest_secagent.options import SETTINGS_KEY, Settings, add_options, resolve_settings
 from pytest_secagent.reportguard import ReportGuard
 from pytest_secagent.results import ResultRecorder
+from pytest_secagent.safetext import printable
 from pytest_secagent.suites_path import suites_dir
 from pytest_secagent.summary import ComplianceResults
 
@@ -118,7 +119,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [
         f"secagent: policy: {policy.source}{digest} [from {settings.sources.get('policy')}]",
         "secagent: targets: "
-        + ", ".join(t.uri for t in settings.targets)
+        + ", ".join(printable(t.uri) for t in settings.targets)
         + (", " if settings.targets else "")
         + f"policy:// [from {settings.sources.get('targets')}]",
         f"secagent: catalog: {len(load_catalog())} controls; timeout {settings.timeout:g}s; "

@@ -74,8 +74,9 @@ class ResultRecorder:
             "baseline": control.baseline,
             "remediation": control.remediation,
             "references": list(control.references),
-            "target": target.id if target is not None else "",
-            "target_uri": target.uri if target is not None else "",
+            # A target string may hold anything (a path with escapes): every report shows it safely.
+            "target": printable(target.id) if target is not None else "",
+            "target_uri": printable(target.uri) if target is not None else "",
             "outcome": outcome.value if outcome is not None else "",
             "detail": printable(self._redact(item.stash.get(DETAIL_KEY, ""))),
             "waiver": item.stash.get(WAIVER_KEY, None),
@@ -159,7 +160,7 @@ class ResultRecorder:
         if not (unavailable or internal):
             return False
         target = _target_of(item)
-        where = target.id if target else "?"
+        where = printable(target.id) if target else "?"
         if unavailable:
             # Connections name their target already; say it once.
             reason = str(excinfo.value).removeprefix(f"{where}: ")
@@ -370,7 +371,7 @@ def _has_traceback(text: str) -> bool:
 
 def _where(item: pytest.Item, binding: ControlBinding) -> str:
     target = _target_of(item)
-    return f"{binding.control.id} on {target.id if target else '?'}"
+    return f"{binding.control.id} on {printable(target.id) if target else '?'}"
 
 
 def _first_line(report: pytest.TestReport) -> str:

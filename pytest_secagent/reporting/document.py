@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_secagent._version import __version__
 from pytest_secagent.catalog import load_catalog
 from pytest_secagent.model import Outcome, Severity
+from pytest_secagent.safetext import printable
 from pytest_secagent.scoring import score
 
 if TYPE_CHECKING:
@@ -188,7 +189,8 @@ def build_document(results: ComplianceResults, settings: Settings, config: pytes
             "exit_status": results.exit_status,
             "interrupted": results.interrupted,
             "targets": [
-                {"uri": t.uri, "id": t.id, "kind": t.kind.value} for t in settings.all_targets
+                {"uri": printable(t.uri), "id": printable(t.id), "kind": t.kind.value}
+                for t in settings.all_targets
             ],
             "policy": {
                 "source": policy.source,

@@ -151,3 +151,30 @@ def test_printable(text: str, shown: str) -> None:
 
 def test_printable_keeps_lines_in_blocks() -> None:
     assert printable("a\nb\tc\x1b", lines=True) == "a\nb\tc\\x1b"
+
+
+def test_a_target_string_with_terminal_escapes_is_shown_safely(pytester: pytest.Pytester) -> None:
+    """The target itself (a path from an inventory, say) may hold escapes: every report stays valid."""
+    folder = pytester.path / "rendered\x1b[31m\u202e\x9b2J"
+    folder.mkdir()
+    (folder / "x.yaml").write_text("{}\n", encoding="utf-8")
+    make_run(pytester, """
+@pytest.mark.secagent_control("SA-RUNTIME-008", applies_to=["manifests"])
+def test_any(secagent_target, secagent_evidence):
+    secagent_evidence.expect("x", expected="y", actual="z", ok=False)
+    secagent_evidence.conclude()
+""")
+    result = pytester.runpytest(
+        *BASE_ARGS, f"--secagent-target=manifests://{folder.name}", "-rA", "-v", "--junitxml", "p.xml",
+        "--secagent-junit", "r.xml", "--secagent-json", "r.json", "--secagent-html", "r.html",
+        "--secagent-sarif", "r.sarif",
+    )
+    result.assert_outcomes(failed=1)
+    terminal = result.stdout.str() + result.stderr.str()
+    assert not [c for c in RAW if c in terminal], terminal[-3000:]
+    for name in ("p.xml", "r.xml"):
+        etree.fromstring((pytester.path / name).read_bytes())
+    for name in ("r.json", "r.html", "r.sarif", "r.xml"):
+        text = (pytester.path / name).read_text(encoding="utf-8")
+        assert not [c for c in ("\x1b", "\u202e", "\x9b") if c in text], name
+    jsonschema.validate(json.loads((pytester.path / "r.json").read_text(encoding="utf-8")), schema())
