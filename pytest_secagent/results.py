@@ -28,6 +28,9 @@ WAIVER_EXPIRED_SECTION = "secagent: waiver expired"
 WAIVER_KEY = pytest.StashKey[dict[str, Any]]()
 #: The longest failure text kept for one control (its evidence is bounded on its own).
 MAX_LONGREPR_LENGTH = 100_000
+#: How much evidence (characters) the reports of one run keep in all, per process.
+MAX_RUN_EVIDENCE_CHARACTERS = 32 * 1024 * 1024
+TRIMMED_KEY = pytest.StashKey[bool]()
 
 
 def skip_reason(report: pytest.TestReport) -> str:
@@ -60,6 +63,38 @@ class ResultRecorder:
 
     def __init__(self, redact: Any) -> None:
         self._redact = redact
+        self._spent = 0
+
+    def _evidence_entries(self, item: pytest.Item, evidence: Evidence | None) -> list[dict[str, str]]:
+        """The evidence of ``item`` for the reports, within the run's budget.
+
+        Each control keeps its own bounded evidence (see :mod:`pytest_secagent.evidence`); past
+        :data:`MAX_RUN_EVIDENCE_CHARACTERS` in one process, controls keep only what did not
+        hold (failures, warnings, unobserved parts) and say so, so no report grows without end.
+        """
+        entries = [
+            {
+                "name": o.name, "expected": o.expected, "actual": o.actual, "verdict": o.verdict.value,
+                **({"location": o.location} if o.location else {}),
+            }
+            for o in (evidence.observations if evidence is not None else ())
+        ]
+        trimmed = item.stash.get(TRIMMED_KEY, None)
+        if trimmed is None and entries:
+            size = sum(len(e["name"]) + len(e["expected"]) + len(e["actual"]) for e in entries)
+            trimmed = self._spent + size > MAX_RUN_EVIDENCE_CHARACTERS
+            if not trimmed:
+                self._spent += size
+            item.stash[TRIMMED_KEY] = trimmed
+        if not trimmed:
+            return entries
+        kept = [e for e in entries if e["verdict"] not in ("ok", "info")]
+        note = {
+            "name": "evidence not kept", "expected": "", "verdict": "info",
+            "actual": f"{len(entries) - len(kept)} observation(s) that held were left out: this run's "
+            f"reports already hold {MAX_RUN_EVIDENCE_CHARACTERS // (1024 * 1024)} MiB of evidence",
+        }
+        return [*kept, note]
 
     def _record(self, item: pytest.Item, binding: ControlBinding) -> dict[str, Any]:
         control = binding.control
@@ -80,13 +115,7 @@ class ResultRecorder:
             "outcome": outcome.value if outcome is not None else "",
             "detail": printable(self._redact(item.stash.get(DETAIL_KEY, ""))),
             "waiver": item.stash.get(WAIVER_KEY, None),
-            "evidence": [
-                {
-                    "name": o.name, "expected": o.expected, "actual": o.actual, "verdict": o.verdict.value,
-                    **({"location": o.location} if o.location else {}),
-                }
-                for o in (evidence.observations if evidence is not None else ())
-            ],
+            "evidence": self._evidence_entries(item, evidence),
         }
 
     def _junit_properties(self, record: dict[str, Any]) -> list[tuple[str, object]]:

@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 from lxml import etree
 
+from pytest_secagent import results
 from pytest_secagent.evidence import MAX_OBSERVATIONS, Evidence, Verdict
 from pytest_secagent.json_report import schema
 from pytest_secagent.safetext import printable
@@ -178,3 +179,25 @@ def test_any(secagent_target, secagent_evidence):
         text = (pytester.path / name).read_text(encoding="utf-8")
         assert not [c for c in ("\x1b", "\u202e", "\x9b") if c in text], name
     jsonschema.validate(json.loads((pytester.path / "r.json").read_text(encoding="utf-8")), schema())
+
+
+def test_the_run_keeps_a_bounded_total_of_evidence(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the run's budget, controls keep only what did not hold, and say so."""
+    monkeypatch.setattr(results, "MAX_RUN_EVIDENCE_CHARACTERS", 3000)
+    make_run(pytester, """
+@pytest.mark.parametrize("n", range(5))
+@pytest.mark.secagent_control("SA-ASSESS-001")
+def test_many(secagent_target, secagent_evidence, n):
+    secagent_evidence.expect("big", expected="x", actual="y" * 1500, ok=True)
+    secagent_evidence.expect("bad", expected="x", actual="z", ok=n != 4)
+    secagent_evidence.conclude()
+""")
+    result = pytester.runpytest(*BASE_ARGS, "--secagent-json", "r.json")
+    result.assert_outcomes(passed=4, failed=1)
+    records = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))["results"]
+    kept = [[e["name"] for e in r["evidence"]] for r in records]
+    assert kept[0] == ["big", "bad"]
+    assert kept[-1] == ["bad", "evidence not kept"]
+    assert records[-1]["outcome"] == "failed"
