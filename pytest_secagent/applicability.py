@@ -23,6 +23,9 @@ TESTINFRA_FIXTURE = "host"
 TESTINFRA_SECTION = "Host checks (testinfra)"
 #: The control mode that marks them: their assertions are their evidence.
 TESTINFRA_MODE = "testinfra"
+#: A host control that reads the agent's containers through this fixture judges Compose files
+#: too: each service stands for the container ``docker compose up`` creates from it.
+CONTAINERS_FIXTURE = "secagent_containers"
 
 
 def _testinfra_binding(node: pytest.Item | pytest.Function) -> ControlBinding:
@@ -61,6 +64,14 @@ def binding_for(
         raise ControlMarkerError(f"{name}: {exc}") from None
 
 
+def _kinds(binding: ControlBinding, fixturenames: Sequence[str]) -> tuple[TargetKind, ...]:
+    """The target kinds a control test runs on: its binding's, plus compose for container checks."""
+    kinds = binding.applies_to
+    if TargetKind.HOST in kinds and CONTAINERS_FIXTURE in fixturenames and TargetKind.COMPOSE not in kinds:
+        kinds = (*kinds, TargetKind.COMPOSE)
+    return kinds
+
+
 def _kinds_text(kinds: tuple[TargetKind, ...]) -> str:
     names = [k.value for k in kinds]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
@@ -92,13 +103,14 @@ def parametrize_targets(metafunc: pytest.Metafunc) -> None:
             pytrace=False,
         )
     settings = metafunc.config.stash[SETTINGS_KEY]
-    targets = [t for t in settings.all_targets if t.kind in binding.applies_to]
+    kinds = _kinds(binding, metafunc.fixturenames)
+    targets = [t for t in settings.all_targets if t.kind in kinds]
     if targets:
         # Stable test IDs: control plus target, never anything observed.
         ids = [f"{binding.control.id}:{t.id}" for t in targets]
         metafunc.parametrize(TARGET_FIXTURE, targets, ids=ids, indirect=True)
         return
-    reason = f"not applicable: no {_kinds_text(binding.applies_to)} target"
+    reason = f"not applicable: no {_kinds_text(kinds)} target"
     metafunc.parametrize(
         TARGET_FIXTURE,
         [

@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 __all__ = [
     "TARGET_FORMS",
+    "ComposeTarget",
     "ContainerTarget",
     "EndpointTarget",
     "InClusterTarget",
@@ -32,6 +33,7 @@ class TargetKind(enum.Enum):
     MANIFESTS = "manifests"
     ENDPOINT = "endpoint"
     POLICY = "policy"
+    COMPOSE = "compose"
 
 
 TARGET_FORMS = """\
@@ -42,6 +44,7 @@ valid target forms:
   k8s://[CONTEXT][/NAMESPACE]       a Kubernetes cluster from kubeconfig (current context if empty)
   k8s-incluster://[NAMESPACE]       the cluster this pod runs in, by its service account
   manifests://PATH                  Kubernetes YAML: a file, a folder or a glob
+  compose://PATH[,PATH...]          Docker Compose files: a file, a folder, or files in override order
   tls://HOST:PORT                   a TLS endpoint
   https://HOST[:PORT]               an HTTPS endpoint (port 443 by default)
 credentials never go in a target URI: use ssh config, kubeconfig or the environment"""
@@ -147,6 +150,25 @@ class ManifestsTarget:
 
 
 @dataclass(frozen=True)
+class ComposeTarget:
+    """Docker Compose files: one file, a project folder, or several files in override order."""
+
+    uri: str
+    path: str
+    kind: ClassVar[TargetKind] = TargetKind.COMPOSE
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The comma-separated parts of the path, in override order."""
+        return tuple(p for p in self.path.split(",") if p)
+
+    @property
+    def id(self) -> str:
+        """The test-ID fragment naming this target."""
+        return f"compose:{self.path}"
+
+
+@dataclass(frozen=True)
 class EndpointTarget:
     """A network endpoint spoken to over TLS."""
 
@@ -184,6 +206,7 @@ Target = (
     | K8sTarget
     | InClusterTarget
     | ManifestsTarget
+    | ComposeTarget
     | EndpointTarget
     | PolicyTarget
 )
@@ -327,6 +350,12 @@ def parse_target(spec: str) -> Target:
         if not rest:
             raise _fail(spec, "manifests:// needs a file, folder or glob, such as manifests://rendered/")
         return ManifestsTarget(uri=spec, path=rest)
+    if scheme == "compose":
+        _no_extras(spec, rest)
+        if not rest or any(not part.strip() for part in rest.split(",")):
+            raise _fail(spec, "compose:// needs a compose file or folder, such as compose://deploy/ or "
+                        "compose://docker-compose.yaml,prod.yaml")
+        return ComposeTarget(uri=spec, path=rest)
     if scheme in ("tls", "https"):
         return _parse_endpoint(spec, "tls" if scheme == "tls" else "https", rest)
     raise _fail(spec, f"unknown scheme {scheme!r}")

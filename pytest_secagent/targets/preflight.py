@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from pytest_secagent.targets import InClusterTarget, K8sTarget, ManifestsTarget, Target
+from pytest_secagent.compose.loader import COMPOSE_FILE_NAMES
+from pytest_secagent.targets import ComposeTarget, InClusterTarget, K8sTarget, ManifestsTarget, Target
 
 __all__ = ["IN_CLUSTER_TOKEN", "MANIFEST_SUFFIXES", "kubeconfig_paths", "target_problem"]
 
@@ -123,6 +124,21 @@ def _in_cluster_problem(environ: dict[str, str] | None) -> str | None:
     )
 
 
+def _compose_problem(target: ComposeTarget, base: Path) -> str | None:
+    """Whether the files exist; what they say is judged per control (an error there is theirs)."""
+    for part in target.files:
+        path = Path(part) if Path(part).is_absolute() else base / part
+        if path.is_dir():
+            if len(target.files) > 1:
+                return f"{path} is a folder; list compose files, or give the folder alone"
+            if not any((path / name).is_file() for name in COMPOSE_FILE_NAMES):
+                names = ", ".join(COMPOSE_FILE_NAMES)
+                return f"no {names} in {path}; give the folder the agent is installed from"
+        elif not path.is_file():
+            return f"{path} does not exist; give the compose file or the folder holding it"
+    return None
+
+
 def target_problem(target: Target, *, base: Path, environ: dict[str, str] | None = None) -> str | None:
     """Why ``target`` cannot be used at all, with the fix, or ``None`` when it may be tried.
 
@@ -134,4 +150,6 @@ def target_problem(target: Target, *, base: Path, environ: dict[str, str] | None
         return _in_cluster_problem(environ)
     if isinstance(target, ManifestsTarget):
         return _manifests_problem(target, base)
+    if isinstance(target, ComposeTarget):
+        return _compose_problem(target, base)
     return None

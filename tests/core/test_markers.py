@@ -144,7 +144,7 @@ def test_unknown_target_kind(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "ControlMarkerError: test_controls.py::test_acme: applies_to='vm' is not a target kind; "
-            "valid kinds: host, k8s, manifests, endpoint, policy"
+            "valid kinds: host, k8s, manifests, endpoint, policy, compose"
         ]
     )
 

@@ -86,6 +86,9 @@ class ContainerFacts:
     publish_all_ports: bool
     health: Health
     live_user: LiveUser = field(default_factory=lambda: LiveUser(None, note="not read"))
+    #: Facts from declared configuration (Compose files), not from a container that exists:
+    #: what only a running container shows (process user, health status) is not observable.
+    declared: bool = False
 
     @property
     def short_id(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from pytest_secagent.host.base import HostConnection
 from pytest_secagent.host.engine.client import EngineClient, EngineKind, detect_engine
@@ -21,7 +21,7 @@ from pytest_secagent.host.engine.sockets import SocketFacts, socket_paths, stat_
 from pytest_secagent.outcomes import EvidenceUnavailable, not_applicable
 from pytest_secagent.policy.model import AgentSection, EngineSection
 
-__all__ = ["AgentContainers", "EngineSnapshot", "EngineSnapshots", "read_live_user"]
+__all__ = ["AgentContainers", "ContainerSource", "EngineSnapshot", "EngineSnapshots", "read_live_user"]
 
 T = TypeVar("T")
 
@@ -55,6 +55,17 @@ class AgentContainers:
         if reason is not None:
             not_applicable(reason)
         return self
+
+
+class ContainerSource(Protocol):
+    """Where the container controls read the agent's containers: a live engine or Compose files."""
+
+    @property
+    def target_id(self) -> str:
+        """The target's ID."""
+
+    def agent_containers(self, agent: AgentSection) -> AgentContainers:
+        """The agent's containers, chosen by the policy."""
 
 
 def _uid_inside(uid_map: str, host_uid: int) -> int | None:

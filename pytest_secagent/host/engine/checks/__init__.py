@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_secagent.host.engine.checks.engine import check_engine_security, check_engine_version
 from pytest_secagent.host.engine.checks.exposure import check_health, check_published_ports
-from pytest_secagent.host.engine.checks.socket import check_engine_socket
+from pytest_secagent.host.engine.checks.socket import check_declared_socket_mounts, check_engine_socket
 from pytest_secagent.host.engine.checks.supply import check_image_provenance
 from pytest_secagent.host.engine.checks.workload import (
     check_host_isolation,
@@ -15,6 +15,7 @@ from pytest_secagent.host.engine.checks.workload import (
 )
 
 __all__ = [
+    "check_declared_socket_mounts",
     "check_engine_security",
     "check_engine_socket",
     "check_engine_version",

@@ -11,7 +11,7 @@ from pytest_secagent.host.engine.sockets import SocketFacts, exposes_socket
 from pytest_secagent.outcomes import EvidenceUnavailable
 from pytest_secagent.policy.model import EngineSection
 
-__all__ = ["MAX_SOCKET_MODE", "check_engine_socket"]
+__all__ = ["MAX_SOCKET_MODE", "check_declared_socket_mounts", "check_engine_socket"]
 
 MAX_SOCKET_MODE = 0o660
 """No permission beyond owner and group read/write: no world access, no execute, no set-id bits."""
@@ -76,8 +76,36 @@ def check_engine_socket(
     if reason is not None:
         evidence.observe("socket mounts", f"not checked: {reason}")
         return
+    _check_socket_mounts(agents, [s.path for s in present], engine, evidence)
+
+
+def check_declared_socket_mounts(
+    agents: AgentContainers, sockets: Sequence[str], engine: EngineSection, evidence: Evidence
+) -> None:
+    """SA-RUNTIME-004 on declared services (Compose files): no service mounts an engine socket.
+
+    ``sockets`` are the paths the engine's socket usually has (and ``engine.socket``); a
+    mount of any engine socket by name, or of a folder holding one, counts. Who may open the
+    socket on the host is not in the files: it is reported as not observable.
+    """
+    evidence.unobserved(
+        "engine socket owner, group and mode",
+        expected=f"root, {' or '.join(engine.socket_groups)}, <= {MAX_SOCKET_MODE:04o}",
+        reason="compose files do not show the host's engine socket; check the host target",
+    )
+    evidence.expect(
+        "services examined for socket mounts",
+        expected="at least one",
+        actual=", ".join(c.name for c in agents.found) or "none",
+        ok=bool(agents.found),
+    )
+    _check_socket_mounts(agents, sockets, engine, evidence)
+
+
+def _check_socket_mounts(
+    agents: AgentContainers, paths: Sequence[str], engine: EngineSection, evidence: Evidence
+) -> None:
     record_missing(agents, evidence)
-    paths = [s.path for s in present]
     for container in agents.found:
         exposed = [
             why for m in container.mounts if (why := exposes_socket(m.source, paths)) is not None
