@@ -13,7 +13,8 @@ The shapes come from the detect-secrets library, driven in-process on strings:
 
 This module adds only what the library has no detector for: settings whose name says
 "secret" (including ``token`` and ``credential``) holding any literal value however short,
-``Bearer`` and ``Basic`` authorization values, PEM blocks the library does not list, and
+``Bearer`` and ``Basic`` authorization values, ``user:password`` after a ``-u``/``--user``
+command-line flag, PEM blocks the library does not list, and
 the references and placeholders that are *not* credentials (``${VAR}``, ``$(VAR)``,
 ``{{ .Values.x }}``, secret-store and vault references, file paths).
 
@@ -52,6 +53,7 @@ __all__ = [
 SECRET_SETTING = "secret-named setting with a literal value"  # noqa: S105 - a finding kind
 BEARER = "Bearer token"
 BASIC = "Basic authorization header"
+USER_PASSWORD_FLAG = "user:password on a command line"  # noqa: S105 - a finding kind
 PRIVATE_KEY = "Private Key"
 JWT = "JSON Web Token"
 HIGH_ENTROPY_BASE64 = "Base64 High Entropy String"
@@ -92,7 +94,9 @@ _NOT_A_SECRET_LAST_WORD = frozenset(
     audience issuer algorithm required managed manager source template field env location
     schedule""".split()
 )
-_NOT_A_SECRET_FIRST_WORD = frozenset("enable disable use skip allow require is has no".split())
+_NOT_A_SECRET_FIRST_WORD = frozenset(
+    "enable disable use skip allow require is has no checksum digest sha hash".split()
+)
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _FILE_NAME = re.compile(
     r"\.(?:ya?ml|json|pem|crt|cer|key|txt|conf|cfg|ini|env|toml|properties|py|sh|p12|pfx|jks)$", re.I
@@ -233,6 +237,14 @@ _PAIR = re.compile(
       |(?P<bare>\{\{.*?\}\}|\$\{[^}\s]*\}|\$\([^)\s]*\)|[^\s"'`,;]+))""",
     re.VERBOSE,
 )
+# ``curl -u user:password``, ``--user=user:password``, ``-U`` (a proxy's): the password part.
+# Short flags count after ``curl`` only (``-u`` means other things to other commands), and
+# numeric ``uid:gid`` pairs are no credential.
+_USER_FLAG = re.compile(
+    r"""(?:(?<!\S)(?:--user|--proxy-user)(?:[ \t]+|=)|\bcurl\b[^\n;&|]*?(?<!\S)-[A-Za-z]*[uU][ \t]*)
+    ["']?(?!\d+:\d+(?:\s|$))[^\s:"'@/]+:(?P<value>[^\s"']+)""",
+    re.VERBOSE,
+)
 _FLAG = re.compile(r"(?<!\S)--?(?P<key>[A-Za-z][\w-]*)[ \t]+(?P<value>[^\s-]\S*)")
 _KEY_AT_END = re.compile(r"[A-Za-z_][\w.-]*$")
 _FIRST_TOKEN = re.compile(r"[^\s,;]+")
@@ -335,6 +347,12 @@ def _authorization_findings(text: str) -> Iterator[Finding]:
             continue
         if ":" in decoded:
             yield Finding(match.start(1), match.end(1), BASIC)
+
+
+def _user_flag_findings(text: str) -> Iterator[Finding]:
+    for match in _USER_FLAG.finditer(text):
+        if literal_credential(match.group("value")):
+            yield Finding(*match.span("value"), USER_PASSWORD_FLAG)
 
 
 def _keyish(key: str) -> bool:
@@ -475,6 +493,8 @@ def _find(text: str) -> tuple[Finding, ...]:
         found.extend(_pair_findings(text, keyword=keyword))
     if long_run:
         found.extend(_quoted_entropy_findings(text))
+    if ":" in text and ("curl" in text or "--user" in text or "--proxy-user" in text):
+        found.extend(_user_flag_findings(text))
     return _merge(found) if found else ()
 
 

@@ -480,6 +480,9 @@ def _shape(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+#: Optional extensions whose kinds are listed only after discovery says they are served.
+DISCOVERED_GROUPS = frozenset({"argoproj.io", "networking.istio.io"})
+
 class LiveClusterView:
     """A live cluster, read with get/list only, every list once per run.
 
@@ -510,6 +513,7 @@ class LiveClusterView:
         # Cluster-wide lists split by namespace, so a namespace is served without a scan.
         self._split: dict[tuple[Resource, bool], dict[str | None, KubeObjects]] = {}
         self._version: KubeObject | EvidenceUnavailable | None = None
+        self._discovery: dict[str, KubeObject | EvidenceUnavailable] = {}
         self._reviews: dict[tuple[str, tuple[str, ...], str, str, str | None], bool] = {}
         # The first access review the API server could not answer at all (its reason stands for all).
         self._reviews_down: EvidenceUnavailable | None = None
@@ -605,7 +609,53 @@ class LiveClusterView:
         """Every object of ``resource`` as ``PartialObjectMetadata`` (metadata only)."""
         return self._cached(resource, namespace, metadata=True)
 
+    def _require_served(self, resource: Resource) -> None:
+        """Ask discovery whether an optional extension's resource is served, once per group version.
+
+        Discovery is readable by every authenticated identity, so a cluster without the
+        extension (Argo) needs no grant on its kinds: the list is never sent.
+        Raises :class:`ResourceNotServed` when the resource is not served.
+        """
+        key = f"{resource.group}/{resource.version}"
+        with self._lock:
+            found = self._discovery.get(key)
+            if found is None:
+                try:
+                    reply = self._operation(f"{self._target_id}: get /apis/{key}", "GET", f"/apis/{key}")
+                    found = self._checked_discovery(key, self._decode(reply, "get", resource, None))
+                except EvidenceUnavailable as exc:
+                    found = exc
+                self._discovery[key] = found
+        if isinstance(found, EvidenceUnavailable):
+            raise found
+        served = {r.get("name") for r in found.get("resources") or [] if isinstance(r, dict)}
+        if resource.plural not in served:
+            raise ResourceNotServed(
+                f"{self._target_id}: the cluster does not serve {_resource_name(resource)} "
+                f"({resource.api_version})"
+            )
+
+    def _checked_discovery(self, key: str, document: KubeObject) -> KubeObject:
+        """A discovery answer must be the ``APIResourceList`` of ``key``; any other shape is an error."""
+        resources = document.get("resources")
+        problems = []
+        if document.get("kind") != "APIResourceList":
+            problems.append(f"kind is {_shape(document.get('kind'))}, not APIResourceList")
+        if document.get("groupVersion") != key:
+            problems.append(f"groupVersion is {_shape(document.get('groupVersion'))}, not {key}")
+        if not isinstance(resources, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("name"), str) for r in resources
+        ):
+            problems.append(f"resources is {_shape(resources)}, not a list of named resources")
+        if problems:
+            raise EvidenceUnavailable(
+                f"{self._target_id}: get /apis/{key}: not a discovery document: {'; '.join(problems)}"
+            )
+        return document
+
     def _cached(self, resource: Resource, namespace: str | None, *, metadata: bool) -> KubeObjects:
+        if resource.group in DISCOVERED_GROUPS:
+            self._require_served(resource)
         if not resource.namespaced:
             namespace = None
         with self._lock:

@@ -3,6 +3,15 @@
 Give it ``helm template`` output (or any ``kubectl apply -f`` input): multi-document
 files, ``List`` kinds and empty documents are handled; a document that is not valid YAML
 or not a Kubernetes object makes the whole view unavailable, naming the file and line.
+
+The files are read as Kubernetes reads them (its YAML parser follows YAML 1.1 as go-yaml
+v2 implements it), not as a YAML 1.2 reader would: ``y``/``n`` (and ``yes``, ``on``...) are
+booleans, a merge key ``<<`` is applied where it is written (one written after a key
+overrides it), timestamps and ``1:20`` stay strings, non-string keys become their JSON
+text, and UTF-16 and UTF-32 files with a byte-order mark are read like UTF-8 ones. When
+two objects share group, kind, namespace and name, the last one is the one judged, as
+``kubectl apply`` and Argo CD leave the last one in place; :meth:`ManifestView.duplicates`
+names them.
 """
 
 from __future__ import annotations
@@ -10,11 +19,14 @@ from __future__ import annotations
 import copy
 import glob
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 try:  # libyaml's parser when PyYAML has it: many times faster on large renders
     from yaml import CSafeLoader as _SafeLoader
@@ -27,7 +39,12 @@ from pytest_secagent.kubernetes.view import Resource
 from pytest_secagent.outcomes import EvidenceUnavailable
 
 __all__ = [
-    "MANIFEST_SUFFIXES", "ManifestError", "ManifestView", "SourcedObject", "location_of", "metadata_only"
+    "MANIFEST_SUFFIXES",
+    "ManifestError",
+    "ManifestView",
+    "SourcedObject",
+    "location_of",
+    "metadata_only",
 ]
 
 KubeObject = dict[str, Any]
@@ -110,19 +127,114 @@ def _files(spec: str) -> list[Path]:
     return files
 
 
-def _documents(path: Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line, document)`` for each document of a file (line is 1-based)."""
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_ONE_LETTER_BOOLEANS = {"y": True, "n": False}
+
+
+class _KubernetesLoader(_SafeLoader):
+    """A YAML loader that reads documents as Kubernetes (go-yaml v2, YAML 1.1) reads them."""
+
+    bool_values: ClassVar[dict[str, bool]] = {**_SafeLoader.bool_values, **_ONE_LETTER_BOOLEANS}
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        """Build a mapping with each merge key applied at its place: later entries win."""
+        mapping: dict[Hashable, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                for merged in self._merged(node, value_node):
+                    mapping.update(merged)
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found unhashable key",
+                    key_node.start_mark,
+                )
+            mapping[_json_key(key)] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def _merged(self, node: Node, value: Node) -> list[dict[Hashable, Any]]:
+        """The mappings a merge key brings, the one that wins last (the first of a list wins)."""
+        if isinstance(value, MappingNode):
+            return [self.construct_mapping(value, deep=True)]
+        if isinstance(value, SequenceNode) and all(isinstance(item, MappingNode) for item in value.value):
+            return [self.construct_mapping(item, deep=True) for item in reversed(value.value)]
+        raise yaml.constructor.ConstructorError(
+            "while constructing a mapping",
+            node.start_mark,
+            "a merge key needs a mapping or a list of mappings",
+            value.start_mark,
+        )
+
+
+def _integer(loader: _KubernetesLoader, node: ScalarNode) -> Any:
+    """An integer, except ``1:20`` (go-yaml has no base-60 numbers: it is a string)."""
+    text = loader.construct_scalar(node)
+    return text if ":" in str(text) else SafeConstructor.construct_yaml_int(loader, node)
+
+
+def _float(loader: _KubernetesLoader, node: ScalarNode) -> Any:
+    """A float, except ``1:20.5`` (a string for go-yaml)."""
+    text = loader.construct_scalar(node)
+    return text if ":" in str(text) else SafeConstructor.construct_yaml_float(loader, node)
+
+
+def _string(loader: _KubernetesLoader, node: ScalarNode) -> Any:
+    """The scalar as written: go-yaml hands timestamps (and ``=``) to an untyped field as strings."""
+    return loader.construct_scalar(node)
+
+
+_KubernetesLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+_KubernetesLoader.add_constructor("tag:yaml.org,2002:int", _integer)
+_KubernetesLoader.add_constructor("tag:yaml.org,2002:float", _float)
+_KubernetesLoader.add_constructor("tag:yaml.org,2002:timestamp", _string)
+_KubernetesLoader.add_constructor("tag:yaml.org,2002:value", _string)
+
+
+def _json_key(key: object) -> object:
+    """A mapping key as it reads once the document is JSON (``true``, ``1``, ``null``)."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, (int, float)):
+        return str(key)
+    return key
+
+
+_BYTE_ORDER_MARKS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xef\xbb\xbf", "utf-8"),
+)
+
+
+def _text(path: Path) -> str:
+    """The file's text: UTF-8, or UTF-16/UTF-32 when a byte-order mark says so (as kubectl reads it)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        for mark, encoding in _BYTE_ORDER_MARKS:
+            if data.startswith(mark):
+                return data[len(mark) :].decode(encoding)
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc}") from exc
+
+
+def _documents(path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line, document)`` for each document of a file (line is 1-based)."""
+    text = _text(path)
     if path.suffix.lower() == ".json":
         try:
             yield 1, json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
         return
-    loader = _SafeLoader(text)
+    loader = _KubernetesLoader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -185,6 +297,23 @@ def _expand(path: Path, line: int, document: Any) -> Iterable[KubeObject]:
     yield document
 
 
+_Identity = tuple[str, str, "str | None", str]
+
+
+def _identity(resource: Resource, kind: str, obj: KubeObject) -> _Identity | None:
+    """(group, kind, namespace, name) of a placed object; ``None`` when it has no name."""
+    name = obj["metadata"].get("name")
+    if not isinstance(name, str) or not name:
+        return None
+    return current_group(resource.group, kind), kind, obj["metadata"].get("namespace"), name
+
+
+def _describe(key: _Identity) -> str:
+    group, kind, namespace, name = key
+    where = f" in namespace {namespace}" if namespace else ""
+    return f"{kind}/{name}{where}" + (f" ({group})" if group else "")
+
+
 class ManifestView:
     """Rendered manifests read once, indexed by resource type and namespace.
 
@@ -204,13 +333,38 @@ class ManifestView:
         self._by_namespace: dict[tuple[str, str], dict[str | None, list[KubeObject]]] = {}
         self._objects: list[KubeObject] = []
         self._objects_by_namespace: dict[str | None, list[KubeObject]] = {}
+        self._duplicates: list[str] = []
+        latest: dict[_Identity, KubeObject] = {}
+        placed: list[tuple[KubeObject, Resource, _Identity | None]] = []
         for file in _files(path):
             for line, obj in _objects(file):
                 obj = SourcedObject(obj)
                 obj.location = f"{_shown_path(file)}:{line}"
-                self._add(obj, default_namespace)
+                kind = str(obj["kind"])  # as written: a Secret is reduced to its metadata below
+                resource = resource_for_kind(str(obj["apiVersion"]), kind)
+                obj = self._placed(obj, default_namespace)
+                placed.append((obj, resource, _identity(resource, kind, obj)))
+        for obj, _, key in placed:
+            if key is None:
+                continue
+            earlier = latest.get(key)
+            if earlier is not None:
+                self._duplicates.append(
+                    f"{_describe(key)}: {location_of(earlier) or 'an earlier object'} is replaced by "
+                    f"{location_of(obj) or 'a later one'} (kubectl apply leaves the last one in place)"
+                )
+            latest[key] = obj
+        kept = {id(obj) for obj in latest.values()}
+        for obj, resource, key in placed:
+            if key is None or id(obj) in kept:
+                self._add(obj, resource, kind_written=str(obj["kind"]) if key is None else key[1])
 
-    def _add(self, obj: KubeObject, default_namespace: str) -> None:
+    def duplicates(self) -> Names:
+        """One line per object that a later one of the same group, kind, namespace and name replaces."""
+        return list(self._duplicates)
+
+    def _placed(self, obj: KubeObject, default_namespace: str) -> KubeObject:
+        """The object with its namespace placed as kubectl places it, and Secrets metadata-only."""
         resource = resource_for_kind(str(obj["apiVersion"]), str(obj["kind"]))
         obj = copy.deepcopy(obj)  # a SourcedObject stays one, with its location
         metadata = obj.get("metadata")
@@ -234,8 +388,13 @@ class ManifestView:
             labels = metadata.get("labels") or {}
             metadata["labels"] = {**labels, "kubernetes.io/metadata.name": metadata["name"]}
         if obj["kind"] == "Secret" and resource.group == "":
-            obj = metadata_only(obj)
-        key = (current_group(resource.group, str(obj["kind"])), resource.plural)
+            location = location_of(obj)
+            obj = SourcedObject(metadata_only(obj))
+            obj.location = location or ""
+        return obj
+
+    def _add(self, obj: KubeObject, resource: Resource, kind_written: str) -> None:
+        key = (current_group(resource.group, kind_written), resource.plural)
         self._index.setdefault(key, []).append(obj)
         where = obj["metadata"].get("namespace")
         self._by_namespace.setdefault(key, {}).setdefault(where, []).append(obj)

@@ -13,6 +13,8 @@ library, including its choices on corner cases:
   defaults it so);
 * pods with ``os.name: windows`` are exempt from the Linux-only restricted rules
   (allowPrivilegeEscalation, capabilities_restricted, seccompProfile_restricted);
+* a field written as ``null`` is absent, as the API reads it (a container's
+  ``seccompProfile: null`` leaves the pod's profile in force);
 * pods in a user namespace (``hostUsers: false``) are exempt from procMount (baseline),
   runAsNonRoot and runAsUser (restricted), as upstream does with user-namespace
   support enabled; the restricted level still forbids an unmasked ``/proc``.
@@ -297,7 +299,7 @@ def _capabilities_baseline(meta: KubeDict, spec: KubeDict) -> str | None:
 def _apparmor_profile(meta: KubeDict, spec: KubeDict) -> str | None:
     problems: list[str] = []
     pod_type = _map(_sc(spec).get("appArmorProfile")).get("type")
-    if "appArmorProfile" in _sc(spec) and pod_type not in GOOD_APPARMOR_TYPES:
+    if _sc(spec).get("appArmorProfile") is not None and pod_type not in GOOD_APPARMOR_TYPES:
         problems.append(f'pod sets appArmorProfile.type "{pod_type}"')
     for c in _containers(spec):
         profile = _sc(c).get("appArmorProfile")
@@ -325,11 +327,11 @@ def _selinux_problem(options: KubeDict) -> list[str]:
 
 def _selinux_options(meta: KubeDict, spec: KubeDict) -> str | None:
     problems: list[str] = []
-    if "seLinuxOptions" in _sc(spec):
+    if _sc(spec).get("seLinuxOptions") is not None:
         if found := _selinux_problem(_map(_sc(spec).get("seLinuxOptions"))):
             problems.append(f"pod: {', '.join(found)}")
     for c in _containers(spec):
-        if "seLinuxOptions" in _sc(c):
+        if _sc(c).get("seLinuxOptions") is not None:
             if found := _selinux_problem(_map(_sc(c).get("seLinuxOptions"))):
                 problems.append(f'container "{_name(c)}": {", ".join(found)}')
     return "forbidden seLinuxOptions: " + "; ".join(problems) if problems else None

@@ -9,6 +9,10 @@ from __future__ import annotations
 from pytest_secagent.kubernetes.view import Resource
 
 __all__ = [
+    "ARGO_CLUSTER_WORKFLOW_TEMPLATES",
+    "ARGO_CRON_WORKFLOWS",
+    "ARGO_WORKFLOWS",
+    "ARGO_WORKFLOW_TEMPLATES",
     "BUILTIN_KINDS",
     "CLUSTER_ROLES",
     "CLUSTER_ROLE_BINDINGS",
@@ -67,6 +71,12 @@ REPLICA_SETS = Resource("apps", "v1", "replicasets")
 JOBS = Resource("batch", "v1", "jobs")
 CRON_JOBS = Resource("batch", "v1", "cronjobs")
 INGRESSES = Resource("networking.k8s.io", "v1", "ingresses")
+ARGO_WORKFLOWS = Resource("argoproj.io", "v1alpha1", "workflows")
+ARGO_WORKFLOW_TEMPLATES = Resource("argoproj.io", "v1alpha1", "workflowtemplates")
+ARGO_CLUSTER_WORKFLOW_TEMPLATES = Resource(
+    "argoproj.io", "v1alpha1", "clusterworkflowtemplates", namespaced=False
+)
+ARGO_CRON_WORKFLOWS = Resource("argoproj.io", "v1alpha1", "cronworkflows")
 NETWORK_POLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
 ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
 ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
@@ -140,6 +150,10 @@ _KINDS: dict[str, dict[str, tuple[str, bool]]] = {
         "MutatingWebhookConfiguration": ("mutatingwebhookconfigurations", False),
         "ValidatingAdmissionPolicy": ("validatingadmissionpolicies", False),
         "ValidatingAdmissionPolicyBinding": ("validatingadmissionpolicybindings", False),
+    },
+    "networking.istio.io": {
+        "VirtualService": ("virtualservices", True),
+        "Gateway": ("gateways", True),
     },
     "gateway.networking.k8s.io": {
         "GatewayClass": ("gatewayclasses", False),

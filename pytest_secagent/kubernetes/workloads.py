@@ -3,7 +3,12 @@
 Both views judge what the controllers will run: the pod templates of Deployments,
 StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs and CronJobs (in any
 API version, legacy groups included), of any other object that carries a pod template in
-``spec.template`` or a job template in ``spec.jobTemplate``, and bare Pods.
+``spec.template`` or a job template in ``spec.jobTemplate``, bare Pods, and the pods Argo
+Workflows, WorkflowTemplates, ClusterWorkflowTemplates and CronWorkflows run (one pod spec
+per template that runs a container, built as the workflow controller builds it).
+
+A field written as ``null`` is absent, as the API reads it: a container's
+``runAsGroup: null`` leaves the pod's value in force.
 
 A live cluster also shows what runs now. A Pod is folded into the template of the
 controller at the top of its owner chain (a CronJob, not ``Job/agent-sync-28619760``) when
@@ -25,8 +30,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import yaml
+
 from pytest_secagent.detection import credential_kinds
 from pytest_secagent.kubernetes.resources import (
+    ARGO_CLUSTER_WORKFLOW_TEMPLATES,
+    ARGO_CRON_WORKFLOWS,
+    ARGO_WORKFLOW_TEMPLATES,
+    ARGO_WORKFLOWS,
     BUILTIN_KINDS,
     CRON_JOBS,
     DAEMON_SETS,
@@ -39,7 +50,7 @@ from pytest_secagent.kubernetes.resources import (
     current_group,
 )
 from pytest_secagent.kubernetes.shapes import describe_value
-from pytest_secagent.kubernetes.view import KubernetesView, Resource
+from pytest_secagent.kubernetes.view import KubernetesView, Resource, ResourceNotServed
 from pytest_secagent.outcomes import EvidenceUnavailable
 
 if TYPE_CHECKING:
@@ -57,8 +68,10 @@ __all__ = [
     "labels_match",
     "out_of_scope",
     "pod_spec_problems",
+    "pod_specs_of",
     "pod_template_of",
     "pod_templates",
+    "unread_workloads",
 ]
 
 KubeObject = dict[str, Any]
@@ -519,7 +532,263 @@ def pod_template_of(obj: Mapping[str, Any]) -> tuple[KubeObject, KubeObject] | N
             + "; ".join(problems)
         )
     assert isinstance(spec, Mapping)  # noqa: S101 - pod_spec_problems proved it
-    return dict(metadata or {}), dict(spec)
+    return dict(metadata or {}), _without_nulls(spec)
+
+
+def _without_nulls(value: Any) -> Any:
+    """The value with every mapping entry that is null left out: the API reads null as absent."""
+    if isinstance(value, Mapping):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+# -- Argo Workflows ----------------------------------------------------------------------------
+
+_ARGO_GROUP = "argoproj.io"
+_ARGO_SPECS: Mapping[str, tuple[str, ...]] = {
+    "Workflow": ("spec",),
+    "WorkflowTemplate": ("spec",),
+    "ClusterWorkflowTemplate": ("spec",),
+    "CronWorkflow": ("spec", "workflowSpec"),
+}
+# Pod fields a workflow spec sets for all its pods and a template for its own (the template wins).
+_ARGO_POD_FIELDS = (
+    "securityContext",
+    "hostNetwork",
+    "hostPID",
+    "hostIPC",
+    "serviceAccountName",
+    "automountServiceAccountToken",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "schedulerName",
+    "hostAliases",
+    "imagePullSecrets",
+    "dnsPolicy",
+    "dnsConfig",
+)
+_MERGED_BY_NAME = frozenset({"containers", "initContainers", "ephemeralContainers", "volumes"})
+_ARGO_MAIN = "main"  # the workflow controller names a template's container "main"
+
+
+def _merge_defaults(defaults: Mapping[str, Any], template: Mapping[str, Any]) -> dict[str, Any]:
+    """``templateDefaults`` under a template: the template's own values win."""
+    merged = dict(defaults)
+    for key, value in template.items():
+        base = merged.get(key)
+        merged[key] = (
+            _merge_defaults(base, value)
+            if isinstance(base, Mapping) and isinstance(value, Mapping)
+            else value
+        )
+    return merged
+
+
+def _strategic_merge(base: Any, patch: Any, key: str = "") -> Any:
+    """Apply a pod spec patch as a strategic merge: mappings merge, containers and volumes by name."""
+    if isinstance(base, Mapping) and isinstance(patch, Mapping):
+        merged = dict(base)
+        for name, value in patch.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = _strategic_merge(merged.get(name), value, str(name))
+        return merged
+    if key in _MERGED_BY_NAME and isinstance(base, list) and isinstance(patch, list):
+        merged_list = list(base)
+        for item in patch:
+            name = item.get("name") if isinstance(item, Mapping) else None
+            at = next(
+                (
+                    i
+                    for i, old in enumerate(merged_list)
+                    if isinstance(old, Mapping) and old.get("name") == name
+                ),
+                None,
+            )
+            if name is not None and at is not None:
+                merged_list[at] = _strategic_merge(merged_list[at], item)
+            else:
+                merged_list.append(item)
+        return merged_list
+    return patch
+
+
+def _pod_spec_patch(obj: Mapping[str, Any], where: str, text: object) -> Mapping[str, Any]:
+    """Read a ``podSpecPatch`` (JSON or YAML text); one that cannot be read cannot be judged."""
+    if text is None:
+        return {}
+    try:
+        patch = yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        patch = None
+    if not isinstance(patch, Mapping):
+        raise WorkloadShapeError(
+            f"{describe_object(obj)}: {where}.podSpecPatch is {_shown(text)}, not a readable pod spec patch; "
+            "cannot tell what its pods would run"
+        )
+    return patch
+
+
+def _argo_containers(template: Mapping[str, Any]) -> list[Any] | None:
+    """The main containers of an Argo template, or ``None`` for one that runs no container of its own."""
+    found: list[Any] = []
+    for key in ("container", "script"):
+        value = template.get(key)
+        if value is not None:
+            main = dict(value) if isinstance(value, Mapping) else value
+            if isinstance(main, dict):
+                main["name"] = _ARGO_MAIN
+                main.pop("source", None)
+            found.append(main)
+    container_set = template.get("containerSet")
+    if container_set is not None:
+        items = container_set.get("containers") if isinstance(container_set, Mapping) else container_set
+        found += items if isinstance(items, list) else [items]
+    return found or None
+
+
+def _labels_of(*sources: object) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for source in sources:
+        if not isinstance(source, Mapping):
+            continue
+        for key in ("labels", "annotations"):
+            value = source.get(key)
+            if isinstance(value, Mapping):
+                metadata[key] = {**metadata.get(key, {}), **value}
+    return metadata
+
+
+def _argo_pod_specs(obj: Mapping[str, Any]) -> list[tuple[str, KubeObject, KubeObject]]:
+    """``(template name, pod metadata, pod spec)`` of each Argo template that runs containers."""
+    path = _ARGO_SPECS[str(obj.get("kind"))]
+    workflow = _dig(obj, path)
+    where = ".".join(path)
+    if workflow is None:
+        return []
+    if not isinstance(workflow, Mapping):
+        raise WorkloadShapeError(
+            f"{describe_object(obj)}: {where} is {_shown(workflow)}, not a workflow spec"
+        )
+    templates = workflow.get("templates") or []
+    defaults = workflow.get("templateDefaults") or {}
+    if not isinstance(templates, list) or not isinstance(defaults, Mapping):
+        raise WorkloadShapeError(
+            f"{describe_object(obj)}: {where}.templates is {_shown(templates)}, not a list of templates"
+        )
+    found = []
+    for index, raw in enumerate(templates):
+        if not isinstance(raw, Mapping):
+            raise WorkloadShapeError(f"{describe_object(obj)}: {where}.templates[{index}] is not a mapping")
+        template = _merge_defaults(defaults, raw)
+        name = str(template.get("name") or f"templates[{index}]")
+        main = _argo_containers(template)
+        if main is None:
+            continue  # steps, dag, suspend, resource, http: no container of the user's
+        spec: dict[str, Any] = {
+            key: workflow[key] for key in _ARGO_POD_FIELDS if workflow.get(key) is not None
+        }
+        spec.update({key: template[key] for key in _ARGO_POD_FIELDS if template.get(key) is not None})
+        sidecars = template.get("sidecars")
+        spec["containers"] = main + (
+            sidecars if isinstance(sidecars, list) else [] if sidecars is None else [sidecars]
+        )
+        if template.get("initContainers") is not None:
+            spec["initContainers"] = template["initContainers"]
+        volumes = [
+            volume
+            for source in (workflow.get("volumes"), template.get("volumes"))
+            for volume in (source if isinstance(source, list) else [] if source is None else [source])
+        ]
+        if volumes:
+            spec["volumes"] = volumes
+        for label, text in (
+            (where, workflow.get("podSpecPatch")),
+            (f"{where}.templates[{index}]", template.get("podSpecPatch")),
+        ):
+            spec = _strategic_merge(spec, _pod_spec_patch(obj, label, text))
+        metadata = _labels_of(workflow.get("podMetadata"), template.get("metadata"))
+        problems = pod_spec_problems(spec)
+        if problems:
+            raise WorkloadShapeError(
+                f"{describe_object(obj)}: template {name}: a pod spec the API would not accept, "
+                "so it cannot be judged: " + "; ".join(problems)
+            )
+        found.append((name, metadata, _without_nulls(spec)))
+    return found
+
+
+def _is_argo(obj: Mapping[str, Any]) -> bool:
+    return _group(obj) == _ARGO_GROUP and str(obj.get("kind")) in _ARGO_SPECS
+
+
+def pod_specs_of(obj: Mapping[str, Any]) -> list[tuple[str, KubeObject, KubeObject]]:
+    """Return ``(note, pod metadata, pod spec)`` for every pod spec an object carries.
+
+    One entry for a Pod or an object with a pod template (the note is empty); one per
+    template that runs containers for Argo workflow kinds (the note names the template).
+    A shape the API (or the workflow controller) would not accept raises
+    :class:`WorkloadShapeError`.
+    """
+    if _is_argo(obj):
+        return [(f"template {name}", metadata, spec) for name, metadata, spec in _argo_pod_specs(obj)]
+    template = pod_template_of(obj)
+    return [] if template is None else [("", template[0], template[1])]
+
+
+def _container_lists(value: Any, path: str) -> Iterator[str]:
+    """Where under ``value`` a list of mappings with an ``image`` key sits (container-like)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _container_lists(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        if any(isinstance(item, Mapping) and "image" in item for item in value):
+            yield path
+            return
+        for index, item in enumerate(value):
+            yield from _container_lists(item, f"{path}[{index}]")
+
+
+def _unread(obj: Mapping[str, Any]) -> str | None:
+    """Name an object of an unknown kind that holds containers this module does not read."""
+    kind = str(obj.get("kind") or "")
+    if (current_group(_group(obj), kind), kind) in BUILTIN_KINDS:
+        return None
+    if kind == "Pod" and _group(obj) == "":
+        return None
+    try:
+        if pod_specs_of(obj):
+            return None
+    except WorkloadShapeError:
+        return None  # named as a workload of an unknown shape
+    where = next(_container_lists(obj.get("spec"), "spec"), None)
+    return f"{describe_object(obj)} at {where}" if where else None
+
+
+def unread_workloads(view: KubernetesView, namespace: str | None) -> list[str]:
+    """Objects of kinds the plugin does not know that hold containers it cannot judge.
+
+    Manifests only (a live cluster is asked for the kinds it knows): an object placed in
+    ``namespace`` (or cluster-scoped) with a list of container-like mappings (``image``
+    keys) under ``spec`` that is no pod template. Such pods exist but are not judged, and
+    a check must say so rather than pass on the others alone.
+    """
+    if view.live:
+        return []
+    found = []
+    for obj in _static_objects(view, None):
+        where = _meta(obj).get("namespace")
+        if namespace is not None and where not in (None, "", namespace):
+            continue
+        unread = _unread(obj)
+        if unread:
+            found.append(unread)
+    return found
 
 
 # -- rendered manifests ----------------------------------------------------------------------
@@ -547,16 +816,22 @@ def _manifest_templates(
     view: KubernetesView, namespace: str | None, selector: Mapping[str, str] | None
 ) -> Iterator[PodTemplate]:
     found = []
-    for index, obj in enumerate(_static_objects(view, namespace)):
-        template = pod_template_of(obj)
-        if template is None:
-            continue
-        metadata, spec = template
-        if not labels_match(metadata.get("labels"), selector):
-            continue
-        owner_meta = _meta(obj)
-        owner = Owner(str(obj.get("kind")), str(owner_meta.get("name", "")), owner_meta.get("namespace"))
-        found.append((_rank(obj), index, PodTemplate(owner, metadata, spec, obj)))
+    objects = _static_objects(view, namespace)
+    if namespace is not None:
+        # A cluster-wide workflow template runs its pods in the namespace of the workflow using it.
+        objects += view.list(ARGO_CLUSTER_WORKFLOW_TEMPLATES)
+    for index, obj in enumerate(objects):
+        for note, metadata, spec in pod_specs_of(obj):
+            if not labels_match(metadata.get("labels"), selector):
+                continue
+            owner_meta = _meta(obj)
+            owner = Owner(
+                str(obj.get("kind")),
+                str(owner_meta.get("name", "")),
+                owner_meta.get("namespace") or namespace,
+                note,
+            )
+            found.append((_rank(obj), index, PodTemplate(owner, metadata, spec, obj)))
     for _, _, judged in sorted(found, key=lambda item: item[:2]):
         yield judged
 
@@ -794,6 +1069,34 @@ def _live_templates(
         group.running.append(pod)
     for group in groups.values():
         yield group.template()
+    yield from _live_argo_templates(view, namespace, selector)
+
+
+_LIVE_ARGO: tuple[tuple[Resource, str], ...] = (
+    (ARGO_WORKFLOW_TEMPLATES, "WorkflowTemplate"),
+    (ARGO_CRON_WORKFLOWS, "CronWorkflow"),
+    (ARGO_WORKFLOWS, "Workflow"),
+    (ARGO_CLUSTER_WORKFLOW_TEMPLATES, "ClusterWorkflowTemplate"),
+)
+
+
+def _live_argo_templates(
+    view: KubernetesView, namespace: str | None, selector: Mapping[str, str] | None
+) -> Iterator[PodTemplate]:
+    """The pod specs of the Argo workflow kinds the cluster serves (none when Argo is not installed)."""
+    for resource, kind in _LIVE_ARGO:
+        try:
+            objects = view.list(resource, namespace if resource.namespaced else None)
+        except ResourceNotServed:
+            continue
+        for obj in objects:
+            typed = {**obj, "kind": kind, "apiVersion": resource.api_version}
+            for note, metadata, spec in pod_specs_of(typed):
+                if labels_match(metadata.get("labels"), selector):
+                    owner_meta = _meta(obj)
+                    where = owner_meta.get("namespace") or namespace
+                    owner = Owner(kind, str(owner_meta.get("name", "")), where, note)
+                    yield PodTemplate(owner, metadata, spec, obj)
 
 
 _Found = tuple[PodTemplate, ...] | EvidenceUnavailable
@@ -851,7 +1154,7 @@ def _workloads_by_namespace(view: KubernetesView) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for obj in _static_objects(view, None):
         try:
-            carries = pod_template_of(obj) is not None
+            carries = bool(pod_specs_of(obj))
             reason = ""
         except WorkloadShapeError:
             carries, reason = True, " (a pod template of an unknown shape)"

@@ -262,15 +262,26 @@ def test_binding_that_names_the_service_account_as_a_user_counts(tmp_path: Path)
 
 def test_unrendered_role_is_an_unobserved_part_in_manifests(tmp_path: Path) -> None:
     """A role the manifests do not render is never read as granting nothing."""
-    binding = _binding("RoleBinding", "view", "ClusterRole", "view", AGENT_SA)
+    binding = _binding("RoleBinding", "viewer", "ClusterRole", "agent-reader", AGENT_SA)
     evidence = Evidence()
     rbac.check_rbac(manifest_view(tmp_path, deployment(), binding), policy(), evidence)
     assert failures(evidence) == []
     assert [(o.name, o.actual) for o in evidence.unobserved_parts] == [
         (
-            "RoleBinding/view in atlan-agent: ClusterRole/view",
+            "RoleBinding/viewer in atlan-agent: ClusterRole/agent-reader",
             "not rendered; what it grants can only be seen on the live cluster (k8s://)",
         )
+    ]
+
+
+def test_unrendered_builtin_role_is_judged_with_its_default_rules(tmp_path: Path) -> None:
+    """A built-in role is judged with its default rules; aggregated ones stay partly unobserved."""
+    binding = _binding("RoleBinding", "view", "ClusterRole", "view", AGENT_SA)
+    evidence = Evidence()
+    rbac.check_rbac(manifest_view(tmp_path, deployment(), binding), policy(), evidence)
+    assert failures(evidence) == []
+    assert [o.name for o in evidence.unobserved_parts] == [
+        "RoleBinding/view in atlan-agent: ClusterRole/view (aggregated)"
     ]
 
 
@@ -339,7 +350,7 @@ def test_live_access_reviews_pass_on_the_hardened_agent(
     rbac.check_rbac(open_live(hardened), scenario_policy, evidence)
     assert failures(evidence) == []
     reviews = [o for o in evidence.observations if o.name.startswith("access review")]
-    assert len(reviews) == len(rbac.CLUSTER_REVIEWS) + len(rbac.POD_CREATING) + 3
+    assert len(reviews) == len(rbac.CLUSTER_REVIEWS) + len(rbac.namespace_reviews()) + 3
 
 
 def test_denial_with_an_evaluation_error_is_no_evidence(

@@ -182,15 +182,16 @@ def test_anywhere_on_443_is_a_warning_when_host_names_are_allowed(tmp_path: Path
     assert "cannot be expressed in a NetworkPolicy" in warnings(evidence)[0]
 
 
-def test_dns_to_a_public_resolver_is_a_warning(tmp_path: Path) -> None:
+def test_dns_to_a_public_resolver_fails(tmp_path: Path) -> None:
+    """Port 53 is allowed only to cluster DNS (spec §3.3): DNS to anywhere is a tunnel out."""
     rule = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "UDP", "port": 53}]}
     evidence = Evidence()
     network_policy.check_egress_restricted(
         manifest_view(tmp_path, deployment(), egress_policy(DNS, rule)), cidr_policy(), evidence
     )
-    assert failures(evidence) == []
-    assert warnings(evidence) == [
-        "Deployment/agent in namespace atlan-agent: egress: DNS (UDP/53) to 0.0.0.0/0, not only cluster DNS"
+    assert failures(evidence) == [
+        "Deployment/agent in namespace atlan-agent: egress allowed by egress: egress: DNS (UDP/53) to "
+        "0.0.0.0/0 (port 53 is allowed only to cluster DNS)"
     ]
 
 

@@ -15,7 +15,9 @@ from pytest_secagent.policy.model import Policy
 
 __all__ = ["BATCH_OWNERS", "MAX_RESTARTS_PER_DAY", "check_probes"]
 
-BATCH_OWNERS = frozenset({"Job", "CronJob", "Workflow"})
+BATCH_OWNERS = frozenset(
+    {"Job", "CronJob", "Workflow", "WorkflowTemplate", "CronWorkflow", "ClusterWorkflowTemplate"}
+)
 """Owners of run-to-completion pods, which need no liveness or readiness probe."""
 MAX_RESTARTS_PER_DAY = 5
 PROBES = ("livenessProbe", "readinessProbe")

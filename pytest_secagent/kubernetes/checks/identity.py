@@ -87,18 +87,44 @@ def _name(obj: Mapping[str, Any]) -> str:
     return str(_map(obj.get("metadata")).get("name", ""))
 
 
+def _token_volumes(spec: Mapping[str, Any], token_secrets: set[str]) -> list[str]:
+    """Name each volume that hands the pod a service-account token whatever automount says."""
+    found = []
+    for volume in spec.get("volumes") or []:
+        volume = _map(volume)
+        name = volume.get("name")
+        for source in _map(volume.get("projected")).get("sources") or []:
+            if _map(source).get("serviceAccountToken") is not None:
+                found.append(f"volume {name} projects a service-account token")
+            secret = _map(_map(source).get("secret")).get("name")
+            if secret in token_secrets:
+                found.append(f"volume {name} projects the service-account token Secret {secret}")
+        secret_name = _map(volume.get("secret")).get("secretName")
+        if secret_name in token_secrets:
+            found.append(f"volume {name} mounts the service-account token Secret {secret_name}")
+    return found
+
+
 def check_service_accounts(
     view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
 ) -> None:
     """SA-RUNTIME-013: dedicated service accounts, token automount only where needed.
 
     Also: the namespace's ``default`` ServiceAccount does not automount its token, and no
-    legacy long-lived service-account token Secret exists in the namespace.
+    legacy long-lived service-account token Secret exists in the namespace. A pod with
+    ``automountServiceAccountToken: false`` that mounts a token anyway (a projected
+    ``serviceAccountToken`` source, or a service-account token Secret) has an API token:
+    it counts as mounted.
     """
     scope = agent_scope(policy, namespace)
     templates = judged_templates(view, scope, evidence)
     accounts = {_name(sa): sa for sa in view.list(SERVICE_ACCOUNTS, scope.namespace)}
     api_access = tuple(policy.agent.api_access)
+    legacy = [
+        _name(secret)
+        for secret in view.list_metadata(SECRETS, scope.namespace)
+        if LEGACY_TOKEN_ANNOTATION in _map(_map(secret.get("metadata")).get("annotations"))
+    ]
     for template in templates:
         account = template.service_account
         evidence.expect(
@@ -115,6 +141,9 @@ def check_service_accounts(
             mounted, source = sa_value, f"ServiceAccount {account}"
         else:
             mounted, source = True, "the API default"
+        volumes = _token_volumes(template.spec, set(legacy))
+        if volumes and not mounted:
+            mounted, source = True, "; ".join(volumes)
         needs_api = bool(api_access) and template.owner.name.startswith(api_access)
         if needs_api:
             evidence.observe(f"{template.owner}: API access", "declared in agent.api_access")
@@ -139,11 +168,6 @@ def check_service_accounts(
             actual=str(value).lower() if isinstance(value, bool) else "unset (true)",
             ok=value is False,
         )
-    legacy = [
-        _name(secret)
-        for secret in view.list_metadata(SECRETS, scope.namespace)
-        if LEGACY_TOKEN_ANNOTATION in _map(_map(secret.get("metadata")).get("annotations"))
-    ]
     evidence.expect(
         f"legacy service-account token Secrets in {scope.namespace}",
         expected="none",

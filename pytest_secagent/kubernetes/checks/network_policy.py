@@ -34,6 +34,7 @@ __all__ = [
     "check_default_deny_ingress",
     "check_egress_restricted",
     "declared_egress",
+    "dns_peer_verdict",
     "policy_problems",
     "policy_types",
     "selector_problems",
@@ -60,6 +61,10 @@ CNI_EXPECTATION = (
     + ", EKS network-policy agent, K3s), every pod ready"
 )
 DNS_PORT = 53
+DNS_NAMESPACE = "kube-system"
+DNS_POD_LABEL = "k8s-app"
+DNS_POD_NAMES = frozenset({"kube-dns", "coredns"})
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 ANYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -400,9 +405,7 @@ def _cni_enforces(view: KubernetesView, evidence: Evidence) -> None:
                 notes.append(f"{ref} not ready ({ready}/{desired} pods)")
     if not found:
         nodes = view.list(NODES)
-        versions = [
-            str(_map(_map(n.get("status")).get("nodeInfo")).get("kubeletVersion", "")) for n in nodes
-        ]
+        versions = [str(_map(_map(n.get("status")).get("nodeInfo")).get("kubeletVersion", "")) for n in nodes]
         if versions and all("+k3s" in v for v in versions):
             disabled = sorted(_name(n) for n in nodes if _k3s_disables_policies(n))
             if disabled:
@@ -533,6 +536,68 @@ def _ports(rule: Mapping[str, Any]) -> list[tuple[str, object]]:
     return found
 
 
+def _selects_dns_pods(selector: object) -> bool:
+    """Whether a pod selector selects only cluster DNS pods (``k8s-app`` kube-dns or coredns)."""
+    selector = _map(selector)
+    labels = _map(selector.get("matchLabels"))
+    if str(labels.get(DNS_POD_LABEL)) in DNS_POD_NAMES:
+        return True
+    for expression in selector.get("matchExpressions") or []:
+        entry = _map(expression)
+        values = {str(v) for v in entry.get("values") or []}
+        if entry.get("key") == DNS_POD_LABEL and entry.get("operator") == "In" and values <= DNS_POD_NAMES:
+            return bool(values)
+    return False
+
+
+def _selects_only_dns_namespace(selector: object) -> bool | None:
+    """Whether a namespace selector picks only kube-system; ``None`` for ``{}`` (every namespace)."""
+    selector = _map(selector)
+    if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+        return None
+    labels = _map(selector.get("matchLabels"))
+    if labels.get(NAMESPACE_NAME_LABEL) == DNS_NAMESPACE:
+        return True
+    for expression in selector.get("matchExpressions") or []:
+        entry = _map(expression)
+        if (
+            entry.get("key") == NAMESPACE_NAME_LABEL
+            and entry.get("operator") == "In"
+            and [str(v) for v in entry.get("values") or []] == [DNS_NAMESPACE]
+        ):
+            return True
+    return False
+
+
+def dns_peer_verdict(peer: Mapping[str, Any] | None, allowed: list[tuple[Network, int]]) -> tuple[str, str]:
+    """Judge a peer an egress rule allows port 53 to: ``("ok"|"warn"|"fail", description)``.
+
+    Port 53 is allowed only to cluster DNS (spec §3.3): the DNS pods (``k8s-app`` kube-dns or
+    coredns, in kube-system or selected in every namespace), pods of the agent namespace, or
+    a CIDR the policy declares on port 53 (the cluster DNS service). No ``to`` at all means
+    every destination, so DNS (and TCP/53 tunnels) to any resolver on the internet: a failure.
+    """
+    if peer is None:
+        return "fail", "any destination"
+    if "ipBlock" in peer:
+        cidr = str(_map(peer.get("ipBlock")).get("cidr"))
+        return ("ok", cidr) if _declared_cidr(cidr, DNS_PORT, allowed) else ("fail", cidr)
+    if "namespaceSelector" not in peer:
+        return "ok", "pods of the agent namespace"
+    namespaces = _selects_only_dns_namespace(peer.get("namespaceSelector"))
+    dns_pods = _selects_dns_pods(peer.get("podSelector"))
+    if dns_pods and namespaces is not False:
+        return "ok", "the cluster DNS pods"
+    if namespaces and dns_pods is False:
+        return "warn", f"every pod of {DNS_NAMESPACE}"
+    return "fail", f"pods selected by {_compact_peer(peer)}"
+
+
+def _compact_peer(peer: Mapping[str, Any]) -> str:
+    shown = {key: peer[key] for key in ("namespaceSelector", "podSelector") if key in peer}
+    return json.dumps(shown, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _egress_verdicts(
     rule: Mapping[str, Any], allowed: list[tuple[Network, int]], hostnames_on_443: bool
 ) -> tuple[list[str], list[str]]:
@@ -549,12 +614,11 @@ def _egress_verdicts(
                 failures.append(f"{target} to {_unknown_peer(peer)}")
                 continue
             if port == DNS_PORT and protocol in ("UDP", "TCP"):
-                if peer is None:
-                    warnings.append(f"DNS ({target}) to any destination, not only cluster DNS")
-                elif "ipBlock" in peer:
-                    cidr = str(_map(peer.get("ipBlock")).get("cidr"))
-                    if not _declared_cidr(cidr, DNS_PORT, allowed):
-                        warnings.append(f"DNS ({target}) to {cidr}, not only cluster DNS")
+                verdict, note = dns_peer_verdict(peer, allowed)
+                if verdict == "fail":
+                    failures.append(f"DNS ({target}) to {note} (port 53 is allowed only to cluster DNS)")
+                elif verdict == "warn":
+                    warnings.append(f"DNS ({target}) to {note}, not only the cluster DNS pods")
                 continue
             if peer is not None and "ipBlock" not in peer:
                 if "namespaceSelector" in peer:

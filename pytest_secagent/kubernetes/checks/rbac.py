@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_secagent.evidence import Evidence
+from pytest_secagent.kubernetes.checks.builtin_roles import AGGREGATED_BUILTIN_ROLES, BUILTIN_CLUSTER_ROLES
 from pytest_secagent.kubernetes.checks.network_policy import selector_problems
 from pytest_secagent.kubernetes.checks.scope import AgentScope, agent_scope, agent_templates
 from pytest_secagent.kubernetes.checks.workload import judged_templates
@@ -45,6 +46,7 @@ __all__ = [
     "agent_subjects",
     "binding_problems",
     "check_rbac",
+    "namespace_reviews",
     "role_problems",
     "rule_problems",
 ]
@@ -67,8 +69,17 @@ POD_CREATING: dict[str, frozenset[str]] = {
     "cronjobs": frozenset({"batch"}),
 }
 """Resources (and their API groups) whose ``create`` runs a pod or a command in one."""
-BUILTIN_AGGREGATION = {"view": "rbac.authorization.k8s.io/aggregate-to-view"}
-"""Built-in aggregated ClusterRoles that a chart may add rules to, by label."""
+POD_CHANGING: dict[str, frozenset[str]] = {
+    **{r: g for r, g in POD_CREATING.items() if r not in ("pods/exec", "pods/attach")},
+    "pods/ephemeralcontainers": frozenset({""}),
+}
+"""Resources whose ``update``/``patch`` changes what a pod runs (image, command, a debug container)."""
+CHANGE_VERBS = frozenset({"update", "patch", "*"})
+WRITE_VERBS = frozenset({"create", "update", "patch", "*"})
+BINDING_RESOURCES = frozenset({"rolebindings", "clusterrolebindings"})
+WEBHOOK_RESOURCES = frozenset({"mutatingwebhookconfigurations", "validatingwebhookconfigurations"})
+ADMISSION_GROUP = "admissionregistration.k8s.io"
+CERTIFICATES_GROUP = "certificates.k8s.io"
 SUBJECT_KINDS = {"ServiceAccount": "", "User": RBAC_GROUP, "Group": RBAC_GROUP}
 """Subject kinds the API accepts, with the apiGroup each must carry."""
 RULE_LISTS = ("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs")
@@ -78,6 +89,7 @@ REVIEW_RESOURCES = {
     "pods": "pods",
     "pods/exec": "pods/exec",
     "pods/attach": "pods/attach",
+    "pods/ephemeralcontainers": "pods/ephemeralcontainers",
     "replicationcontrollers": "replicationcontrollers",
     "deployments": "deployments.apps",
     "daemonsets": "daemonsets.apps",
@@ -99,6 +111,19 @@ CLUSTER_REVIEWS = (
     ("impersonate", "serviceaccounts"),
     ("get", "nodes/proxy"),
     ("create", "nodes/proxy"),
+    ("proxy", "nodes"),
+    ("patch", "nodes"),
+    ("update", "nodes"),
+    ("create", f"rolebindings.{RBAC_GROUP}"),
+    ("patch", f"clusterrolebindings.{RBAC_GROUP}"),
+    ("create", "serviceaccounts/token"),
+    *(
+        (verb, f"{resource}.{ADMISSION_GROUP}")
+        for resource in sorted(WEBHOOK_RESOURCES)
+        for verb in ("create", "patch", "update")
+    ),
+    ("update", f"certificatesigningrequests.{CERTIFICATES_GROUP}/approval"),
+    ("approve", f"signers.{CERTIFICATES_GROUP}"),
 )
 """Cluster-wide questions each agent identity must be denied."""
 
@@ -309,6 +334,13 @@ class _Roles:
             self.roles[(str(meta.get("namespace") or install_namespace), str(meta.get("name")))] = role
         for role in view.list(CLUSTER_ROLES, None):
             self.cluster[str(_map(role.get("metadata")).get("name"))] = role
+        self.builtin: set[str] = set()
+        if not self.live:
+            # Rendered manifests bind the API server's default roles without holding them.
+            for name, builtin in BUILTIN_CLUSTER_ROLES.items():
+                if name not in self.cluster:
+                    self.cluster[name] = builtin
+                    self.builtin.add(name)
 
     def resolve(self, kind: str, name: str, namespace: str) -> _Resolved:
         """The rules of the role a binding in ``namespace`` refers to."""
@@ -338,15 +370,18 @@ class _Roles:
         if role is None:
             if not seen:
                 resolved.missing = True
-                label = BUILTIN_AGGREGATION.get(name)
-                if label and not self.live:
-                    # A chart can add rules to a built-in role; those are rendered.
-                    self._aggregate(name, [{"matchLabels": {label: "true"}}], resolved, seen, quiet=True)
             return
         problems = role_problems(role, namespaced=False)
         if problems:
             resolved.invalid.append(f"{source}: {'; '.join(problems)}")
             return
+        if name in self.builtin:
+            resolved.notes.append(f"{source}: not rendered; judged with the API server's default rules")
+            if name in AGGREGATED_BUILTIN_ROLES and not seen:
+                resolved.unobserved.append(
+                    f"{source} aggregates every ClusterRole labelled for it in the cluster, beyond the "
+                    "defaults and the rendered ones; those can only be seen on the live cluster (k8s://)"
+                )
         aggregation = role.get("aggregationRule")
         if aggregation is None:
             resolved.rules += self._own(role, source)
@@ -357,9 +392,7 @@ class _Roles:
             # The aggregation controller keeps the role's own rules equal to the union.
             resolved.rules += self._own(role, source)
         elif role.get("rules"):
-            resolved.notes.append(
-                f"{source}: its own rules are replaced by those of the roles it aggregates"
-            )
+            resolved.notes.append(f"{source}: its own rules are replaced by those of the roles it aggregates")
         self._aggregate(name, list(_map(aggregation).get("clusterRoleSelectors") or []), resolved, seen)
 
     def _aggregate(
@@ -434,23 +467,62 @@ def rule_problems(
         failures.append(f"wildcard in {', '.join(wildcards)}")
     if verbs & DANGEROUS_VERBS:
         failures.append(f"verbs {', '.join(sorted(verbs & DANGEROUS_VERBS))}")
+    core = bool(groups & {"", "*"})
     if "nodes/proxy" in resources:
         failures.append("nodes/proxy")
-    core = bool(groups & {"", "*"})
+    if "nodes" in resources and core and verbs & {"proxy", "patch", "update"}:
+        failures.append(f"{'/'.join(sorted(verbs & {'proxy', 'patch', 'update'}))} nodes")
+    failures += _escalation_problems(verbs, resources, groups, cluster_wide=cluster_wide, outside=outside)
     if "serviceaccounts/token" in resources and verbs & CREATE_VERBS and core:
         failures.append("create serviceaccounts/token")
-    if outside and verbs & CREATE_VERBS:
+    if outside:
         where = "cluster-wide" if cluster_wide else "outside the agent namespace"
-        created = [
-            r for r, in_groups in POD_CREATING.items() if r in resources and groups & (in_groups | {"*"})
-        ]
-        failures += [f"create {r} {where}" for r in created]
+        if verbs & CREATE_VERBS:
+            created = [
+                r for r, in_groups in POD_CREATING.items() if r in resources and groups & (in_groups | {"*"})
+            ]
+            failures += [f"create {r} {where}" for r in created]
+        if verbs & CHANGE_VERBS:
+            changed = [
+                r for r, in_groups in POD_CHANGING.items() if r in resources and groups & (in_groups | {"*"})
+            ]
+            shown = "/".join(sorted(verbs & {"update", "patch"})) or "update/patch"
+            failures += [f"{shown} {r} {where}" for r in changed]
     if "secrets" in resources and verbs & READ_VERBS and core:
         if cluster_wide:
             failures.append(f"{'/'.join(sorted(verbs & READ_VERBS))} secrets cluster-wide")
         elif not rule.get("resourceNames"):
             warnings.append(f"{'/'.join(sorted(verbs & READ_VERBS))} every Secret of the namespace")
     return failures, warnings
+
+
+def _escalation_problems(
+    verbs: set[str], resources: set[str], groups: set[str], *, cluster_wide: bool, outside: bool
+) -> list[str]:
+    """Grants that let an identity give itself (or a pod it controls) more rights.
+
+    Writing role bindings (outside the agent namespace, or cluster role bindings at all),
+    admission webhooks (they see and rewrite every object), approving certificate signing
+    requests (a client certificate for any user), and minting service-account tokens.
+    """
+    found: list[str] = []
+    rbac, admission = groups & {RBAC_GROUP, "*"}, groups & {ADMISSION_GROUP, "*"}
+    certificates = groups & {CERTIFICATES_GROUP, "*"}
+    written = "/".join(sorted(verbs & {"create", "update", "patch"})) or "create/update/patch"
+    if rbac and verbs & WRITE_VERBS:
+        if "clusterrolebindings" in resources:
+            found.append(f"{written} clusterrolebindings")
+        if "rolebindings" in resources and outside:
+            where = "cluster-wide" if cluster_wide else "outside the agent namespace"
+            found.append(f"{written} rolebindings {where}")
+    if admission and verbs & WRITE_VERBS:
+        found += [f"{written} {r}" for r in sorted(WEBHOOK_RESOURCES & resources)]
+    if certificates:
+        if "certificatesigningrequests/approval" in resources and verbs & CHANGE_VERBS:
+            found.append("approve certificatesigningrequests (certificatesigningrequests/approval)")
+        if "signers" in resources and verbs & {"approve", "*"}:
+            found.append("approve signers")
+    return found
 
 
 # -- the check ---------------------------------------------------------------------------------
@@ -486,11 +558,16 @@ def check_rbac(
     """SA-IAM-001: the agent's RBAC is least-privilege.
 
     Fails on a binding to cluster-admin/admin/edit, a wildcard, escalate/bind/impersonate,
-    nodes/proxy, serviceaccounts/token creation, cluster-wide Secret reading, or ``create``
-    on pods, pod controllers, pods/exec or pods/attach outside the agent namespace; warns
-    on namespace-wide Secret reading without resourceNames. The rules are the effective
-    ones (aggregated ClusterRoles resolved). Live clusters are also asked, with access
-    reviews, the same questions, and whether every authenticated user can read Secrets.
+    nodes/proxy (and proxy/patch/update on nodes), serviceaccounts/token creation,
+    cluster-wide Secret reading, ``create`` on pods, pod controllers, pods/exec or
+    pods/attach outside the agent namespace, ``update``/``patch`` on pods, pod controllers
+    or pods/ephemeralcontainers there, writing cluster role bindings (or role bindings
+    outside the agent namespace), writing admission webhook configurations, and approving
+    certificate signing requests; warns on namespace-wide Secret reading without
+    resourceNames. The rules are the effective ones (aggregated ClusterRoles resolved; on
+    rendered manifests the API server's default roles are judged with their default rules).
+    Live clusters are also asked, with access reviews, the same questions, and whether every
+    authenticated user can read Secrets.
     """
     scope = agent_scope(policy, namespace)
     subjects = agent_subjects(view, policy, scope, evidence)
@@ -501,9 +578,11 @@ def check_rbac(
     checked = 0
     binding_namespaces: set[str] = set()
     for binding in _bindings(view, scope.namespace):
-        entries = [_map(e) for e in binding.obj.get("subjects") or []] if isinstance(
-            binding.obj.get("subjects"), list
-        ) else []
+        entries = (
+            [_map(e) for e in binding.obj.get("subjects") or []]
+            if isinstance(binding.obj.get("subjects"), list)
+            else []
+        )
         problems = binding_problems(binding.obj, cluster_wide=binding.cluster_wide)
         if problems:
             if any(_binds(e, s, binding.namespace, loose=True) for e in entries for s in subjects):
@@ -526,8 +605,8 @@ def check_rbac(
         "RBAC bindings of the agent identities",
         expected=(
             "no cluster-admin/admin/edit, wildcard, escalate/bind/impersonate, nodes/proxy, "
-            "serviceaccounts/token creation, cluster-wide Secret reading, or pod creation "
-            "outside the agent namespace"
+            "serviceaccounts/token creation, cluster-wide Secret reading, pod creation or change "
+            "outside the agent namespace, binding, webhook or certificate-approval rights"
         ),
         actual="; ".join(failures) or f"none in {checked} binding(s)",
         ok=not failures,
@@ -562,7 +641,8 @@ def _judge_binding(
         evidence.observe(f"{name}: {resolved.label}", note)
     failures: list[str] = []
     if kind == "ClusterRole" and ref_name in ADMIN_ROLES:
-        failures.append(f"{name} grants ClusterRole/{ref_name}")
+        # The binding fails as such; its (default) rules would only repeat why.
+        return [f"{name} grants ClusterRole/{ref_name}"]
     if resolved.invalid:
         undecided.extend(f"{name}: {reason} (the API server rejects it)" for reason in resolved.invalid)
     for reason in resolved.unobserved:
@@ -625,6 +705,13 @@ def _deny(
     return None
 
 
+def namespace_reviews() -> list[tuple[str, str]]:
+    """The questions asked in each namespace other than the agent's: each must be denied."""
+    creating = [("create", REVIEW_RESOURCES[r]) for r in POD_CREATING]
+    changing = [(verb, REVIEW_RESOURCES[r]) for r in POD_CHANGING for verb in ("patch", "update")]
+    return [*creating, *changing, ("create", f"rolebindings.{RBAC_GROUP}")]
+
+
 def _access_reviews(
     view: KubernetesView,
     subjects: list[Subject],
@@ -644,19 +731,21 @@ def _access_reviews(
         for verb, resource in CLUSTER_REVIEWS:
             answers.append(_deny(view, evidence, who, user, groups, verb, resource, None))
         for elsewhere in namespaces:
-            for resource in REVIEW_RESOURCES.values():
-                answers.append(_deny(view, evidence, who, user, groups, "create", resource, elsewhere))
+            for verb, resource in namespace_reviews():
+                answers.append(_deny(view, evidence, who, user, groups, verb, resource, elsewhere))
     for verb in ("get", "list", "watch"):
-        answers.append(_deny(
-            view,
-            evidence,
-            "system:authenticated",
-            PROBE_USER,
-            ["system:authenticated"],
-            verb,
-            "secrets",
-            None,
-        ))
+        answers.append(
+            _deny(
+                view,
+                evidence,
+                "system:authenticated",
+                PROBE_USER,
+                ["system:authenticated"],
+                verb,
+                "secrets",
+                None,
+            )
+        )
     undecided = list(dict.fromkeys(a for a in answers if a))
     if len(undecided) > 1:
         return [f"{undecided[0]} (and {len(undecided) - 1} more undecided access review(s))"]

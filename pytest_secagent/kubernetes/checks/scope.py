@@ -115,8 +115,11 @@ def agent_containers(templates: list[PodTemplate]) -> Iterator[ContainerRef]:
 
 
 def effective_security(ref: ContainerRef, key: str) -> Any:
-    """Return a securityContext field as it applies: the container's, else the pod's."""
-    if key in ref.security_context:
+    """Return a securityContext field as it applies: the container's, else the pod's.
+
+    A field written as ``null`` is not set (the API reads it so): the pod's value applies.
+    """
+    if ref.security_context.get(key) is not None:
         return ref.security_context[key]
     pod_context = ref.template.spec.get("securityContext")
     return pod_context.get(key) if isinstance(pod_context, Mapping) else None

@@ -20,10 +20,12 @@ from pytest_secagent.kubernetes.checks.scope import (
     parse_time,
 )
 from pytest_secagent.kubernetes.checks.textscan import (
+    ScanBudget,
     TextItem,
     component_items,
     config_map_items,
     container_items,
+    pod_items,
     secret_value_kinds,
 )
 from pytest_secagent.kubernetes.checks.workload import note_out_of_scope
@@ -131,7 +133,15 @@ def no_agent_pods_reason(view: KubernetesView, scope: AgentScope) -> str:
 def check_no_plaintext_secrets(
     view: KubernetesView, policy: Policy, evidence: Evidence, namespace: str | None = None
 ) -> None:
-    """SA-SECRET-002: no literal credential in env, args, ConfigMaps or Dapr components.
+    """SA-SECRET-002: no literal credential in the agent's pod specs, ConfigMaps or Dapr components.
+
+    Every value is read, not a list of known places: env, command, args, probes (HTTP
+    headers), lifecycle hooks and every other field of each container and pod spec, pod
+    and workload annotations, ConfigMap ``data`` and decoded ``binaryData`` (JSON and YAML
+    values also parsed), and each Dapr component's spec (a literal ``value`` beside a
+    ``secretKeyRef`` is still stored, so it counts). The scan is bounded
+    (:class:`~pytest_secagent.kubernetes.checks.textscan.ScanBudget`); what a bound left
+    out is reported as not observed.
 
     Credentials are found by :mod:`pytest_secagent.detection` (provider shapes, keyword,
     entropy, secret-named settings with any literal value, ``Bearer`` tokens); references
@@ -155,12 +165,15 @@ def check_no_plaintext_secrets(
         unreadable.append(str(error))
     else:
         note_out_of_scope(view, scope, evidence)
+    budget = ScanBudget()
     for ref in agent_containers(templates):
-        items.extend(container_items(ref))
+        items.extend(container_items(ref, budget))
+    for template in templates:
+        items.extend(pod_items(template, budget))
     namespace_settings = 0
     try:
         for config_map in view.list(CONFIG_MAPS, scope.namespace):
-            entries = list(config_map_items(config_map))
+            entries = list(config_map_items(config_map, budget))
             if _name(config_map) != ROOT_CA_CONFIG_MAP:
                 namespace_settings += len(entries)
             items.extend(entries)
@@ -168,7 +181,7 @@ def check_no_plaintext_secrets(
         unreadable.append(str(error))
     try:
         for component in list_if_served(view, DAPR_COMPONENTS, scope.namespace) or []:
-            entries = list(component_items(component))
+            entries = list(component_items(component, budget))
             namespace_settings += len(entries)
             items.extend(entries)
     except EvidenceUnavailable as error:
@@ -180,6 +193,12 @@ def check_no_plaintext_secrets(
     for reason in unreadable:
         evidence.unobserved(
             "part of the agent's configuration", expected="no literal credential", reason=reason
+        )
+    for cut in budget.cut:
+        evidence.unobserved(
+            "part of the agent's configuration beyond the scan bounds",
+            expected="no literal credential",
+            reason=f"not scanned in full: {cut}",
         )
     if pods_missing:
         evidence.unobserved(

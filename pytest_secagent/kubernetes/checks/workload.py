@@ -9,7 +9,9 @@ are inherited from the pod's securityContext; ``allowPrivilegeEscalation``,
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from pytest_secagent.evidence import Evidence
@@ -25,7 +27,7 @@ from pytest_secagent.kubernetes.manifests import location_of
 from pytest_secagent.kubernetes.pss import RESTRICTED_VOLUME_SOURCES, RULES, Level, evaluate
 from pytest_secagent.kubernetes.resources import LIMIT_RANGES
 from pytest_secagent.kubernetes.view import KubernetesView
-from pytest_secagent.kubernetes.workloads import PodTemplate, containers, out_of_scope
+from pytest_secagent.kubernetes.workloads import PodTemplate, containers, out_of_scope, unread_workloads
 from pytest_secagent.policy.model import Policy
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "judged_templates",
     "mounts_engine_socket",
     "note_out_of_scope",
+    "quantity",
 ]
 
 ENGINE_SOCKET_NAMES = frozenset(
@@ -52,20 +55,31 @@ ENGINE_SOCKET_NAMES = frozenset(
         "dockershim.sock",
     }
 )
+_RUN_DIRS = ("/run", "/var/run")
+_ENGINE_FOLDERS = (
+    "containerd",
+    "docker",
+    "podman",
+    "crio",
+    "cri-dockerd",
+    "dockershim",
+    "k3s",
+    "k3s/containerd",
+    "rke2",
+    "rke2/containerd",
+)
 ENGINE_SOCKET_DIRS = frozenset(
     {
-        "/run",
-        "/var/run",
-        "/run/containerd",
-        "/var/run/containerd",
-        "/run/docker",
-        "/var/run/docker",
-        "/run/podman",
-        "/var/run/podman",
-        "/run/crio",
-        "/var/run/crio",
+        *_RUN_DIRS,
+        *(f"{run}/{folder}" for run in _RUN_DIRS for folder in _ENGINE_FOLDERS),
+        "/var/lib/docker",
+        "/var/lib/containerd",
+        "/var/lib/rancher/k3s/agent/containerd",
+        "/var/lib/rancher/rke2/agent/containerd",
     }
 )
+"""Host folders that hold a container-engine socket (or the engine's state) on common distributions."""
+_ENGINE_FOLDER_NAMES = frozenset({"containerd", "docker", "podman", "crio", "cri-dockerd", "dockershim"})
 ADDABLE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 GOOD_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
 
@@ -100,9 +114,29 @@ def judged_templates(view: KubernetesView, scope: AgentScope, evidence: Evidence
 
 
 def note_out_of_scope(view: KubernetesView, scope: AgentScope, evidence: Evidence) -> None:
-    """Record, in an ``observe`` line each, which workloads are not the agent's and why."""
+    """Record which workloads are not the agent's and why, and what the files hold twice.
+
+    Workloads left out by namespace or selector are ``observe`` lines. Objects of kinds the
+    plugin does not read that hold containers (a list of mappings with ``image`` keys) in
+    the agent namespace are an unobserved part: the control cannot be a plain pass while
+    pods it cannot see exist. An object replaced by a later one of the same name is a
+    warning (the later one is what is judged).
+    """
     for line in out_of_scope(view, scope.namespace, scope.selector):
         evidence.observe("workloads not judged", line)
+    for unread in unread_workloads(view, scope.namespace):
+        evidence.unobserved(
+            f"workloads not judged: {unread}",
+            expected="every pod spec of the agent judged",
+            reason="a kind whose pod specs the plugin does not read, though it holds containers",
+        )
+    duplicates = getattr(view, "duplicates", None)
+    for line in duplicates() if callable(duplicates) else []:
+        evidence.warn(
+            "duplicate objects",
+            expected="one object per API group, kind, namespace and name",
+            actual=line,
+        )
 
 
 def _volumes(template: PodTemplate) -> list[Mapping[str, Any]]:
@@ -114,19 +148,30 @@ def _sources(volume: Mapping[str, Any]) -> list[str]:
     return [key for key, value in volume.items() if key != "name" and value is not None]
 
 
+def _normal_path(path: str) -> str:
+    """The host path as the kernel resolves it: ``//var/run/`` and ``/var//run`` are ``/var/run``."""
+    normal = posixpath.normpath(path)
+    return "/" + normal.lstrip("/") if normal.startswith("/") else normal
+
+
 def _is_socket_or_its_folder(normal: str) -> bool:
-    return posixpath.basename(normal) in ENGINE_SOCKET_NAMES or normal in ENGINE_SOCKET_DIRS
+    if posixpath.basename(normal) in ENGINE_SOCKET_NAMES or normal in ENGINE_SOCKET_DIRS:
+        return True
+    # An engine's own folder under /run (rootless ones too: /run/user/1000/podman).
+    return normal.startswith(("/run/", "/var/run/")) and posixpath.basename(normal) in _ENGINE_FOLDER_NAMES
 
 
 def mounts_engine_socket(path: str) -> bool:
     """Tell whether a host path exposes a container-engine socket.
 
-    The socket itself, its folder, or any folder above one (``/``, ``/var``): mounting
-    the host's ``/`` hands the container ``/run/docker.sock`` too.
+    The socket itself, its folder (``/run/containerd``, ``/run/k3s/containerd``, the
+    engine's state under ``/var/lib``...), or any folder above one (``/``, ``/var``):
+    mounting the host's ``/`` hands the container ``/run/docker.sock`` too. The path is
+    read as the kernel reads it (``//var/run`` is ``/var/run``).
     """
     if not path:
         return False
-    normal = posixpath.normpath(path)
+    normal = _normal_path(path)
     if _is_socket_or_its_folder(normal):
         return True
     above = "/" if normal == "/" else normal + "/"
@@ -273,7 +318,7 @@ def _host_problems(template: PodTemplate) -> tuple[list[str], list[str]]:
         name = volume.get("name")
         if volume.get("hostPath") is not None:
             path = str(_map(volume.get("hostPath")).get("path") or "")
-            if path and _is_socket_or_its_folder(posixpath.normpath(path)):
+            if path and _is_socket_or_its_folder(_normal_path(path)):
                 deferred.append(f"volume {name} hostPath {path}")
             else:
                 problems.append(f"volume {name} hostPath {path}")
@@ -321,13 +366,63 @@ def _limits(resources: object) -> Mapping[str, Any]:
     return _map(_map(resources).get("limits"))
 
 
+_QUANTITY = re.compile(
+    r"([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?"
+)
+
+
+def quantity(value: object) -> Decimal | None:
+    """The value of a Kubernetes quantity (``500m``, ``2Gi``, ``1e3``), or ``None`` when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    if isinstance(value, float):
+        return Decimal(str(value))
+    match = _QUANTITY.fullmatch(str(value).strip())
+    if match is None:
+        return None
+    sign, number, suffix = match.groups()
+    amount = Decimal(number) * (-1 if sign == "-" else 1)
+    if not suffix:
+        return amount
+    if suffix[0] in "eE" and len(suffix) > 1:
+        return amount * Decimal(10) ** int(suffix[1:])
+    return amount * _SUFFIXES[suffix]
+
+
+_SUFFIXES: Mapping[str, Decimal] = {
+    **{
+        suffix: Decimal(1024) ** power for power, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), 1)
+    },
+    **{suffix: Decimal(1000) ** power for power, suffix in enumerate(("k", "M", "G", "T", "P", "E"), 1)},
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+}
+
+
+def _limit_problem(value: object) -> str | None:
+    """Why a limit does not limit: unset, zero (no limit for the kubelet) or not a quantity."""
+    if value is None:
+        return "unset"
+    amount = quantity(value)
+    if amount is None:
+        return "not a quantity"
+    if amount <= 0:
+        return "zero, which is no limit"
+    return None
+
+
 def _limit_range_defaults(view: KubernetesView, namespace: str) -> tuple[set[str], list[str]]:
     covered: set[str] = set()
     names = []
     for limit_range in view.list(LIMIT_RANGES, namespace):
         for item in _map(limit_range.get("spec")).get("limits") or []:
             if _map(item).get("type") == "Container":
-                defaults = set(_map(_map(item).get("default")))
+                defaults = {
+                    str(key)
+                    for key, value in _map(_map(item).get("default")).items()
+                    if _limit_problem(value) is None
+                }
                 if defaults & {"cpu", "memory"}:
                     covered |= defaults
                     names.append(str(_map(limit_range.get("metadata")).get("name")))
@@ -342,20 +437,38 @@ def check_resource_limits(
     Pod-level limits cover every container. Ephemeral containers cannot declare resources,
     so without pod-level limits they are a warning. A LimitRange of the namespace with
     default limits covers containers that set none: its admission fills them into every
-    pod the controllers create (a live pod already carries them; a template does not).
+    pod the controllers create (a live pod already carries them; a template does not). A
+    limit of zero (``"0"``, ``0Gi``) is no limit for the kubelet, and a value that is no
+    quantity limits nothing either: both fail.
     """
     scope = agent_scope(policy, namespace)
     templates = judged_templates(view, scope, evidence)
     defaults: tuple[set[str], list[str]] | None = None
     for ref in agent_containers(templates):
         pod_limits = _limits(ref.template.spec.get("resources"))
-        limits = {**_limits(ref.container.get("resources")), **pod_limits}
-        missing = [key for key in ("cpu", "memory") if not limits.get(key)]
-        actual = ", ".join(f"{k}={limits[k]}" for k in ("cpu", "memory") if limits.get(k)) or "none"
+        limits = {
+            key: value
+            for key, value in {**_limits(ref.container.get("resources")), **pod_limits}.items()
+            if value is not None
+        }
+        for key, value in _limits(ref.container.get("resources")).items():
+            if _limit_problem(pod_limits.get(key)) and not _limit_problem(value):
+                limits[key] = value  # a pod-level limit that limits nothing leaves the container's
+        problems = {key: _limit_problem(limits.get(key)) for key in ("cpu", "memory")}
+        missing = [key for key, problem in problems.items() if problem]
+        actual = (
+            ", ".join(
+                f"{key}={limits[key]}" + (f" ({problems[key]})" if problems[key] else "")
+                for key in ("cpu", "memory")
+                if key in limits
+            )
+            or "none"
+        )
         if missing:
             if defaults is None:
                 defaults = _limit_range_defaults(view, scope.namespace)
-            if not set(missing) - defaults[0]:
+            unset = {key for key in missing if problems[key] == "unset"}
+            if unset == set(missing) and not unset - defaults[0]:
                 actual += f" (defaults from LimitRange {', '.join(defaults[1])})"
                 missing = []
         if ref.kind == "ephemeralContainer" and missing:
