@@ -21,6 +21,7 @@ from pytest_secagent.policy import LoadedPolicy, PolicyError, load_policy
 from pytest_secagent.redaction import Redactor
 from pytest_secagent.targets import PolicyTarget, Target, TargetError, parse_target
 from pytest_secagent.targets.preflight import target_problem
+from pytest_secagent.targets.shard import INDEX_ENV, Shard, ShardError, parse_shard
 from pytest_secagent.textfile import file_problem
 from pytest_secagent.waivers import WaiverError, WaiverSet, load_waivers
 
@@ -81,6 +82,10 @@ USAGE_ALLOW_ERRORS_WITHOUT_GATE = (
     "{option} needs --secagent-fail-on: only the severity gate can let unverified controls pass; "
     "add --secagent-fail-on LEVEL (low, medium, high or critical)"
 )
+USAGE_BAD_SHARD = (
+    "{option}: {error}; give INDEX/COUNT with 0 <= INDEX < COUNT, such as 0/3, or env/COUNT to read "
+    "the index from ${env} (set in each pod of a Kubernetes Indexed Job)"
+)
 USAGE_OUTPUT_IS_DIRECTORY = (
     "{option}: {path} is a directory; give a file name such as {path}/secagent.{suffix}"
 )
@@ -113,11 +118,17 @@ class Settings:
     sarif_path: Path | None = None
     html_path: Path | None = None
     junit_path: Path | None = None
+    shard: Shard | None = None
+    fleet_targets: tuple[Target, ...] = ()
+    """With a shard: every target of the run, before the split (``targets`` are this shard's)."""
 
     @property
     def active(self) -> bool:
         """Whether this run checks anything: a target, or an explicitly chosen policy."""
-        return bool(self.targets) or self.sources.get("policy") in ("command line", "ini")
+        return bool(self.targets or self.fleet_targets) or self.sources.get("policy") in (
+            "command line",
+            "ini",
+        )
 
     @property
     def policy_target(self) -> PolicyTarget:
@@ -126,8 +137,15 @@ class Settings:
 
     @property
     def all_targets(self) -> tuple[Target, ...]:
-        """Every target of the run: the configured ones plus the policy, when active."""
-        return (*self.targets, self.policy_target) if self.active else ()
+        """Every target of the run: the configured ones plus the policy, when active.
+
+        A shard other than shard 0 leaves the policy to shard 0.
+        """
+        if not self.active:
+            return ()
+        if self.shard is not None and not self.shard.owns(self.policy_target):
+            return self.targets
+        return (*self.targets, self.policy_target)
 
     @property
     def redactor(self) -> Redactor:
@@ -281,6 +299,15 @@ def add_options(parser: pytest.Parser) -> None:
         default=None,
         help="write the controls as JUnit XML: one testcase per control and target, finding first",
     )
+    group.addoption(
+        "--secagent-shard",
+        dest="secagent_shard",
+        metavar="INDEX/COUNT",
+        default=None,
+        help="check only shard INDEX (from 0) of COUNT of the targets, split by a hash of each URI; "
+        f"env/COUNT reads INDEX from ${INDEX_ENV} (Kubernetes Indexed Jobs); merge the shards' JSON "
+        "with `secagent report`",
+    )
     parser.addini("secagent_targets", "targets to check, one URI per line", type="linelist")
     parser.addini("secagent_policy", "policy file (YAML), relative to the rootdir", type="string")
     parser.addini("secagent_controls", "control ID patterns to run, one per line", type="linelist")
@@ -308,6 +335,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("secagent_sarif", "SARIF 2.1.0 findings file, relative to the rootdir", type="string")
     parser.addini("secagent_html", "HTML compliance report, relative to the rootdir", type="string")
     parser.addini("secagent_junit", "JUnit XML of the controls, relative to the rootdir", type="string")
+    parser.addini("secagent_shard", "check only this shard of the targets: INDEX/COUNT or env/COUNT",
+                  type="string")
     parser.addini(
         "secagent_redact",
         "regular expressions whose matches are masked in evidence and reports",
@@ -419,6 +448,20 @@ def _waivers(config: pytest.Config, loaded: LoadedPolicy) -> WaiverSet | None:
         raise pytest.UsageError(USAGE_BAD_WAIVERS.format(error=exc)) from None
 
 
+def _shard(config: pytest.Config) -> Shard | None:
+    option = config.getoption("secagent_shard")
+    if option:
+        value, name = option, "--secagent-shard"
+    else:
+        value, name = config.getini("secagent_shard"), "secagent_shard (ini)"
+    if not value:
+        return None
+    try:
+        return parse_shard(str(value))
+    except ShardError as exc:
+        raise pytest.UsageError(USAGE_BAD_SHARD.format(option=name, error=exc, env=INDEX_ENV)) from None
+
+
 def _has_content(path: Path) -> bool:
     """Whether a policy file holds anything but blank lines and comments."""
     try:
@@ -452,6 +495,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
     else:
         targets = _targets(run.targets, f"{loaded.source}: run.targets")
         sources["targets"] = "policy file" if run.targets else "none"
+
+    shard = _shard(config)
+    fleet_targets: tuple[Target, ...] = ()
+    if shard is not None:
+        fleet_targets, targets = targets, shard.select(targets)
 
     base = Path(config.invocation_params.dir)
     for target in targets:
@@ -578,4 +626,6 @@ def resolve_settings(config: pytest.Config) -> Settings:
         sarif_path=outputs["sarif"],
         html_path=outputs["html"],
         junit_path=outputs["junit"],
+        shard=shard,
+        fleet_targets=fleet_targets,
     )

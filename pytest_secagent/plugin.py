@@ -24,12 +24,14 @@ from pytest_secagent.results import ResultRecorder
 from pytest_secagent.safetext import printable
 from pytest_secagent.suites_path import suites_dir
 from pytest_secagent.summary import ComplianceResults
+from pytest_secagent.targets.shard import ShardDeselection
 
 _RECORDER = "secagent-results"
 _SUMMARY = "secagent-summary"
 _HTML = "secagent-html"
 _GUARD = "secagent-report-guard"
 _TESTINFRA = "secagent-testinfra-hosts"
+_SHARD = "secagent-shard"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,6 +67,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ComplianceResults(), _SUMMARY)
         if config.pluginmanager.hasplugin("html"):
             config.pluginmanager.register(HtmlColumns(), _HTML)
+    if settings.shard is not None:
+        # A control another shard has a target for is that shard's, not "not applicable" here.
+        kinds = (t.kind for t in (*settings.fleet_targets, settings.policy_target))
+        config.pluginmanager.register(ShardDeselection(kinds), _SHARD)
     if settings.active:
         # After testinfra's own plugin, so that this run's ``host`` is bound to its targets.
         config.pluginmanager.register(TestinfraHosts(), _TESTINFRA)
@@ -77,7 +83,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     guard = config.pluginmanager.get_plugin(_GUARD)
     if isinstance(guard, ReportGuard):
         guard.uninstall()
-    for name in (_RECORDER, _GUARD, _SUMMARY, _HTML, _TESTINFRA):
+    for name in (_RECORDER, _GUARD, _SUMMARY, _HTML, _TESTINFRA, _SHARD):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin, name)

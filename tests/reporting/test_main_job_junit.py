@@ -34,3 +34,22 @@ def test_every_failed_testcase_leads_with_its_control_id_and_holds_no_python_rep
             assert message.startswith(f"could not verify {control} on "), message
         assert not PYTHON_REPR.search(message), message
         assert not PYTHON_REPR.search(element.text or ""), element.text
+
+
+def test_pytest_own_junit_of_the_main_job_leads_with_the_finding(pytester: pytest.Pytester) -> None:
+    """The README's command writes pytest's JUnit (``--junitxml``): its failures read as findings too."""
+    result = pytester.runpytest("--secagent-target", "local://", "--junitxml=secagent.xml", "-p", "no:cacheprovider")
+    assert result.ret in (0, 1), result.stdout.str()
+    cases = list(junit_tree(pytester.path / "secagent.xml").getroot().iter("testcase"))
+    failures = [
+        (case, element) for case in cases for element in case if element.tag in ("failure", "error")
+    ]
+    assert failures
+    for case, element in failures:
+        control = next(p.get("value") for p in case.iter("property") if p.get("name") == "control_id")
+        message = element.get("message") or ""
+        if element.tag == "failure":
+            assert message.startswith(f"{control} ["), message
+        else:
+            assert message.startswith(f'failed on setup with "could not verify {control} on '), message
+        assert not PYTHON_REPR.search(message), message
