@@ -225,6 +225,10 @@ class FakeApiServer:
 class _QuietServer(ThreadingHTTPServer):
     """Reports errors in handling a request, but not a connection the client or a fault cut."""
 
+    # A real API server accepts bursts of connections; the standard library's backlog of 5
+    # resets them on a loaded test machine.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):
             return
