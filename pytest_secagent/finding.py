@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_secagent.evidence import Evidence, Observation, Verdict
+from pytest_secagent.reporting.findings import unmet_text
 
 __all__ = ["FindingLocation", "FindingRepr", "headline_for_failure"]
 
@@ -135,11 +136,9 @@ def headline_for_failure(where: str, severity: str, evidence: Evidence | None, f
     control, _, target = where.partition(" on ")
     prefix = f"{control} [{severity}] on {target}"
     failures = evidence.failures if evidence is not None else ()
-    if failures:
+    if failures and evidence is not None:
         first = failures[0]
-        more = evidence.failed_count - 1 if evidence is not None else 0
-        extra = f" (and {more} more unmet)" if more > 0 else ""
-        return f"{prefix}: {first.name}: expected {first.expected}; observed {first.actual}{extra}"
+        return f"{prefix}: {unmet_text(first.name, first.expected, first.actual, evidence.failed_count - 1)}"
     text = fallback.strip().splitlines()[0] if fallback.strip() else "the control failed"
     text = text.removeprefix("AssertionError: ")
     return f"{prefix}: {text}"

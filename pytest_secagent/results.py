@@ -16,6 +16,7 @@ from pytest_secagent.markers import ControlBinding
 from pytest_secagent.model import Outcome
 from pytest_secagent.options import SETTINGS_KEY
 from pytest_secagent.outcomes import NOT_APPLICABLE_PREFIX, NOT_OBSERVABLE_PREFIX, EvidenceUnavailable
+from pytest_secagent.reporting.findings import evidence_line, waiver_properties
 from pytest_secagent.safetext import printable
 from pytest_secagent.targets import Target
 from pytest_secagent.waivers import WaiverMatch
@@ -119,15 +120,7 @@ class ResultRecorder:
         }
 
     def _junit_properties(self, record: dict[str, Any]) -> list[tuple[str, object]]:
-        evidence = "\n".join(
-            f"[{e['verdict']}] {e['name']}: "
-            + (
-                e["actual"] if e["verdict"] == "info"
-                else f"expected {e['expected']}; not observed: {e['actual']}" if e["verdict"] == "unobserved"
-                else f"expected {e['expected']}; observed {e['actual']}"
-            )
-            for e in record["evidence"]
-        )
+        evidence = "\n".join(evidence_line(e) for e in record["evidence"])
         return [
             ("control_id", record["control_id"]),
             ("control_title", record["title"]),
@@ -140,7 +133,7 @@ class ResultRecorder:
             ("evidence", evidence),
             ("remediation", record["remediation"]),
             ("references", " ".join(record["references"])),
-            *_waiver_properties(record.get("waiver")),
+            *waiver_properties(record.get("waiver")),
         ]
 
     def _settle_call(self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None],
@@ -379,19 +372,6 @@ class ResultRecorder:
         if report.when == "call" and partial and report.passed:
             return "partial", "p", ("PARTIAL", {"yellow": True})
         return None
-
-
-def _waiver_properties(waiver: dict[str, Any] | None) -> list[tuple[str, object]]:
-    if not waiver:
-        return []
-    return [
-        ("waiver_status", waiver["status"]),
-        ("waiver_reason", waiver["reason"]),
-        ("waiver_owner", waiver["owner"]),
-        ("waiver_expires", waiver["expires"]),
-        ("waiver_target", waiver["target"]),
-        ("waiver_entry", waiver["entry"]),
-    ]
 
 
 def _has_traceback(text: str) -> bool:

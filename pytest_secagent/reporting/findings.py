@@ -20,6 +20,8 @@ __all__ = [
     "first_line",
     "result_sort_key",
     "target_label",
+    "unmet_text",
+    "waiver_properties",
 ]
 
 #: Most severe first.
@@ -79,13 +81,27 @@ def evidence_line(entry: Mapping[str, Any]) -> str:
     return f"{text} (at {location})" if location else text
 
 
+def unmet_text(name: str, expected: str, actual: str, more: int) -> str:
+    """The first unmet expectation as a finding says it, with how many more did not hold."""
+    extra = f" (and {more} more unmet)" if more > 0 else ""
+    return f"{name}: expected {expected}; observed {actual}{extra}"
+
+
+def waiver_properties(waiver: Mapping[str, Any] | None) -> list[tuple[str, object]]:
+    """The JUnit properties of a waiver that matched a failure (applied or expired)."""
+    if not waiver:
+        return []
+    return [
+        (f"waiver_{key}", waiver[key]) for key in ("status", "reason", "owner", "expires", "target", "entry")
+    ]
+
+
 def _unmet(record: Mapping[str, Any]) -> str:
     failed = [e for e in record.get("evidence", []) if e.get("verdict") == "fail"]
     if not failed:
         return ""
     first = failed[0]
-    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    return f"{first['name']}: expected {first['expected']}, observed {first['actual']}{more}"
+    return unmet_text(str(first["name"]), str(first["expected"]), str(first["actual"]), len(failed) - 1)
 
 
 def finding(record: Mapping[str, Any]) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_secagent.model import Outcome
-from pytest_secagent.reporting.findings import evidence_line, finding, first_line
+from pytest_secagent.reporting.findings import evidence_line, finding, first_line, waiver_properties
 
 __all__ = ["NO_TARGET_SUITE", "render_junit"]
 
@@ -87,15 +87,7 @@ def _case_properties(record: Mapping[str, Any]) -> list[tuple[str, object]]:
     if record["outcome"] == Outcome.PARTIAL.value and unobserved:
         values.append(("unobserved", "; ".join(f"{e['name']} ({e['actual']})" for e in unobserved)))
     waiver = record.get("waiver")
-    if isinstance(waiver, Mapping):
-        values.extend([
-            ("waiver_status", waiver["status"]),
-            ("waiver_reason", waiver["reason"]),
-            ("waiver_owner", waiver["owner"]),
-            ("waiver_expires", waiver["expires"]),
-            ("waiver_target", waiver["target"]),
-            ("waiver_entry", waiver["entry"]),
-        ])
+    values.extend(waiver_properties(waiver if isinstance(waiver, Mapping) else None))
     return values
 
 

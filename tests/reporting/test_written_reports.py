@@ -64,7 +64,7 @@ def test_junit_leads_with_the_finding(reports: Path) -> None:
     failure = failed.find("failure")
     assert failure.get("type") == "control-failed"
     assert failure.get("message") == (
-        "SA-NET-007 [high] on tls:127.0.0.1:9: TLS 1.0 refused: expected handshake refused, observed accepted"
+        "SA-NET-007 [high] on tls:127.0.0.1:9: TLS 1.0 refused: expected handshake refused; observed accepted"
     )
     assert "[fail] TLS 1.0 refused: expected handshake refused; observed accepted (at deploy/agent.yaml:12)" in (
         failure.text

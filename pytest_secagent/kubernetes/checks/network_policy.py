@@ -457,19 +457,28 @@ def check_default_deny_ingress(
         for item in _selecting(policies.valid, template, "Ingress"):
             for rule in _map(item.get("spec")).get("ingress") or []:
                 problems.extend(f"{_name(item)} {p}" for p in _ingress_problems(_map(rule)))
-        touching = policies.touching(template, "Ingress")
-        name = f"{template.owner}: ingress allowed by NetworkPolicies"
-        if problems or not touching:
-            evidence.expect(
-                name,
-                expected="none, or only from pods of the same namespace",
-                actual="; ".join(problems) or "none",
-                ok=not problems,
-            )
-        else:
-            undecided.append((name, "; ".join(touching)))
+        _judge_template(
+            evidence, undecided, f"{template.owner}: ingress allowed by NetworkPolicies",
+            expected="none, or only from pods of the same namespace",
+            problems=problems, touching=policies.touching(template, "Ingress"), clean="none",
+        )
     _enforcement(view, evidence)
     _settle(evidence, undecided)
+
+
+def _judge_template(
+    evidence: Evidence, undecided: list[tuple[str, str]], name: str, *, expected: str,
+    problems: list[str], touching: list[str], clean: str,
+) -> None:
+    """Record one pod's verdict; with no problem but a rejected policy touching it, leave it undecided.
+
+    A policy the API would reject might have opened what the accepted ones close, so a clean
+    result next to one is not a pass (see :func:`_settle`).
+    """
+    if problems or not touching:
+        evidence.expect(name, expected=expected, actual="; ".join(problems) or clean, ok=not problems)
+    else:
+        undecided.append((name, "; ".join(touching)))
 
 
 def _enforcement(view: KubernetesView, evidence: Evidence) -> None:
@@ -694,16 +703,12 @@ def check_egress_restricted(
                     evidence.warn(
                         f"{template.owner}: {_name(item)}", expected="declared destinations", actual=warning
                     )
-        name = f"{template.owner}: egress allowed by {', '.join(_name(p) for p in selecting)}"
-        if failures or not touching:
-            evidence.expect(
-                name,
-                expected="only DNS, the agent namespace and declared CIDR:port destinations",
-                actual="; ".join(failures) or "as expected",
-                ok=not failures,
-            )
-        else:
-            undecided.append((name, "; ".join(touching)))
+        by = ", ".join(_name(p) for p in selecting)
+        _judge_template(
+            evidence, undecided, f"{template.owner}: egress allowed by {by}",
+            expected="only DNS, the agent namespace and declared CIDR:port destinations",
+            problems=failures, touching=touching, clean="as expected",
+        )
     _enforcement(view, evidence)
     _settle(evidence, undecided)
 
